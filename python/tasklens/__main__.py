@@ -1,0 +1,5 @@
+import sys
+
+from tasklens.cli import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+"""Shared fixtures: dtypes, devices (CUDA tests are marked ``cuda`` and skipped without a GPU), threads."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    from tasklens._native import cuda_device_count
+
+    return torch.cuda.is_available() and cuda_device_count() > 0
+
+
+def pytest_collection_modifyitems(config, items):
+    if cuda_available():
+        return
+    skip = pytest.mark.skip(reason="no CUDA GPU visible to torch and tasklens")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=["float32", "float64"])
+def dtype(request) -> str:
+    return request.param
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def device(request) -> str:
+    """Torch device string; the CUDA variant is skipped without a GPU."""
+    return request.param
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def threads():
+    """Run a block under a given thread count and restore the default afterwards."""
+    import tasklens
+
+    yield tasklens.set_num_threads
+    tasklens.set_num_threads(None)
