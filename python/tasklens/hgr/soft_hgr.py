@@ -233,11 +233,12 @@ class SoftHGR:
         self._wf, self._wg = wf @ u, wg @ vt.T
         self.correlations_ = np.clip(s, 0.0, 1.0)
 
-    def _apply(self, net, v, name, mu, w):
+    def _apply(self, side, v, name):
         import torch
 
         if not hasattr(self, "correlations_"):
             raise RuntimeError("SoftHGR: call fit(x, y) first")
+        net, mu, w = getattr(self, f"{side}_net_"), getattr(self, f"_mu_{side}"), getattr(self, f"_w{side}")
         kind = "torch" if is_torch(v) else "numpy"
         t = self._tensor(v, name)
         p = next(net.parameters())
@@ -250,11 +251,11 @@ class SoftHGR:
 
     def transform(self, x):
         """Whitened f(x) (N, k): zero mean, identity covariance on the fit data, aligned with ``correlations_``."""
-        return self._apply(self.f_net_, x, "x", self._mu_f, self._wf)
+        return self._apply("f", x, "x")
 
     def transform_y(self, y):
         """Whitened g(y) (N, k), paired with :meth:`transform` so that E[f g^T] = diag(correlations_)."""
-        return self._apply(self.g_net_, y, "y", self._mu_g, self._wg)
+        return self._apply("g", y, "y")
 
     def fit_transform(self, x, y):
         """``fit(x, y).transform(x)``."""
