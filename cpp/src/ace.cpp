@@ -81,8 +81,82 @@ std::vector<double> composed_gram(const Csr& m, index_t ns) {
 
 }  // namespace
 
+namespace {
+
+// Small code spaces: count into a dense nrows x ncols table, then compress. The samples are first partitioned
+// by row range (a stable counting sort over fixed sample blocks), so each partition's slice of the table is
+// counted by one thread with plain increments that stay in cache (no atomics, no false sharing).
+Csr build_csr_dense(const std::int64_t* row_codes, const std::int64_t* col_codes, index_t n, index_t nrows,
+                    index_t ncols) {
+  int shift = 0;  // partitions of 2^shift rows (a shift, not a division, per sample), at most 64 of them
+  while ((nrows >> shift) >= 64) ++shift;
+  const index_t rows_per = index_t(1) << shift;
+  const index_t parts = (nrows + rows_per - 1) / rows_per;
+  const index_t n_blocks = (n + kSampleBlock - 1) / kSampleBlock;
+  std::vector<index_t> offset(static_cast<size_t>(n_blocks) * parts, 0);
+  parallel_for(n_blocks, [&](index_t blk) {
+    index_t* h = offset.data() + blk * parts;
+    for (index_t i = blk * kSampleBlock, e = std::min(n, i + kSampleBlock); i < e; ++i) ++h[row_codes[i] >> shift];
+  });
+  std::vector<index_t> part_start(parts + 1, 0);
+  index_t run = 0;
+  for (index_t p = 0; p < parts; ++p) {
+    part_start[p] = run;
+    for (index_t blk = 0; blk < n_blocks; ++blk) {
+      const index_t c = offset[blk * parts + p];
+      offset[blk * parts + p] = run;
+      run += c;
+    }
+  }
+  part_start[parts] = run;
+  std::vector<std::uint32_t> local(n);  // key within the partition's slice of the table
+  parallel_for(n_blocks, [&](index_t blk) {
+    index_t* o = offset.data() + blk * parts;
+    for (index_t i = blk * kSampleBlock, e = std::min(n, i + kSampleBlock); i < e; ++i) {
+      const index_t p = row_codes[i] >> shift;
+      local[o[p]++] = static_cast<std::uint32_t>((row_codes[i] - p * rows_per) * ncols + col_codes[i]);
+    }
+  });
+  std::vector<std::uint32_t> table(static_cast<size_t>(nrows) * ncols, 0u);
+  parallel_for(parts, [&](index_t p) {
+    std::uint32_t* slice = table.data() + p * rows_per * ncols;
+    for (index_t i = part_start[p]; i < part_start[p + 1]; ++i) ++slice[local[i]];
+  });
+  Csr m;
+  std::vector<index_t> uniq(nrows, 0);
+  m.row_count.assign(nrows, 0.0);
+  parallel_ranges(nrows, kRowBlock, [&](index_t r0, index_t r1) {
+    for (index_t r = r0; r < r1; ++r) {
+      const std::uint32_t* row = table.data() + r * ncols;
+      index_t u = 0, total = 0;
+      for (index_t c = 0; c < ncols; ++c) u += row[c] != 0, total += row[c];
+      uniq[r] = u;
+      m.row_count[r] = static_cast<double>(total);
+    }
+  });
+  m.ptr.assign(nrows + 1, 0);
+  for (index_t r = 0; r < nrows; ++r) m.ptr[r + 1] = m.ptr[r] + uniq[r];
+  m.cols.resize(m.ptr[nrows]);
+  m.vals.resize(m.ptr[nrows]);
+  parallel_ranges(nrows, kRowBlock, [&](index_t r0, index_t r1) {
+    for (index_t r = r0; r < r1; ++r) {
+      const std::uint32_t* row = table.data() + r * ncols;
+      index_t out = m.ptr[r];
+      for (index_t c = 0; c < ncols; ++c)
+        if (row[c]) m.cols[out] = static_cast<std::int32_t>(c), m.vals[out++] = row[c];
+    }
+  });
+  return m;
+}
+
+}  // namespace
+
 Csr build_csr(const std::int64_t* row_codes, const std::int64_t* col_codes, index_t n, index_t nrows,
               index_t ncols) {
+  // The dense table costs 4 |rows| |cols| bytes: used while that is at most ~the size of the codes (16 n bytes).
+  const double cells = static_cast<double>(nrows) * static_cast<double>(ncols);
+  if (n < (index_t(1) << 32) && cells <= std::max(4.0 * static_cast<double>(n), 16777216.0))
+    return build_csr_dense(row_codes, col_codes, n, nrows, ncols);
   Csr m;
   std::vector<index_t> len(nrows, 0);
   parallel_ranges(n, kSampleBlock, [&](index_t i0, index_t i1) {
@@ -126,7 +200,6 @@ Csr build_csr(const std::int64_t* row_codes, const std::int64_t* col_codes, inde
       }
     }
   });
-  (void)ncols;
   return m;
 }
 

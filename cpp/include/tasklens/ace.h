@@ -19,6 +19,8 @@ struct Csr {
 };
 
 // Builds the CSR of joint counts from n sample pairs (row code, column code); deterministic for any thread count.
+// Small code spaces (|rows| |cols| <= max(4n, 2^24)) count into a dense uint32 table; larger ones scatter the
+// column codes into row segments and sort each row.
 Csr build_csr(const std::int64_t* row_codes, const std::int64_t* col_codes, index_t n, index_t nrows, index_t ncols);
 // The same counts with rows and columns swapped (rows sorted by the old row code).
 Csr transpose(const Csr& m, index_t ncols);
