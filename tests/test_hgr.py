@@ -128,6 +128,23 @@ def test_joint_counts_csr_matches_numpy(rng, threads):
         assert all(np.all(np.diff(cols[ptr[i]:ptr[i + 1]]) > 0) for i in range(500))
 
 
+def test_joint_counts_sparse_code_space(rng, threads):
+    # 20,000 x 1,000 cells > max(4N, 2^24): the scatter-and-sort path instead of the dense table.
+    from tasklens._native import native
+
+    x = rng.integers(0, 20000, 30000)
+    y = rng.integers(0, 40, 30000) * 25
+    keys, counts = np.unique(x * 1000 + y, return_counts=True)
+    for n in (1, 2):
+        threads(n)
+        ptr, cols, vals = native().ace_joint_counts(x, y, 20000, 1000)
+        rows = np.repeat(np.arange(20000), np.diff(ptr))
+        np.testing.assert_array_equal(rows * 1000 + cols, keys)
+        np.testing.assert_array_equal(vals, counts)
+    r = ace(x, y, k=3, num_y=1000)
+    np.testing.assert_allclose(r.correlations, dtm(x, y // 25).singular_values[:3], atol=1e-8)
+
+
 def test_seed_changes_start_not_result(rng):
     x, y = sample(rng, 50, 20, 20000)
     a = ace(x, y, k=3, seed=1)
