@@ -83,6 +83,15 @@ std::vector<double> composed_gram(const Csr& m, index_t ns) {
 
 namespace {
 
+// Row pointers from the number of entries of each row, and storage for the entries.
+void allocate_rows(Csr& m, const std::vector<index_t>& entries) {
+  const index_t nrows = static_cast<index_t>(entries.size());
+  m.ptr.assign(nrows + 1, 0);
+  for (index_t r = 0; r < nrows; ++r) m.ptr[r + 1] = m.ptr[r] + entries[r];
+  m.cols.resize(m.ptr[nrows]);
+  m.vals.resize(m.ptr[nrows]);
+}
+
 // Small code spaces: count into a dense nrows x ncols table, then compress. The samples are first partitioned
 // by row range (a stable counting sort over fixed sample blocks), so each partition's slice of the table is
 // counted by one thread with plain increments that stay in cache (no atomics, no false sharing).
@@ -134,10 +143,7 @@ Csr build_csr_dense(const std::int64_t* row_codes, const std::int64_t* col_codes
       m.row_count[r] = static_cast<double>(total);
     }
   });
-  m.ptr.assign(nrows + 1, 0);
-  for (index_t r = 0; r < nrows; ++r) m.ptr[r + 1] = m.ptr[r] + uniq[r];
-  m.cols.resize(m.ptr[nrows]);
-  m.vals.resize(m.ptr[nrows]);
+  allocate_rows(m, uniq);
   parallel_ranges(nrows, kRowBlock, [&](index_t r0, index_t r1) {
     for (index_t r = r0; r < r1; ++r) {
       const std::uint32_t* row = table.data() + r * ncols;
@@ -183,10 +189,7 @@ Csr build_csr(const std::int64_t* row_codes, const std::int64_t* col_codes, inde
       uniq[r] = u;
     }
   });
-  m.ptr.assign(nrows + 1, 0);
-  for (index_t r = 0; r < nrows; ++r) m.ptr[r + 1] = m.ptr[r] + uniq[r];
-  m.cols.resize(m.ptr[nrows]);
-  m.vals.resize(m.ptr[nrows]);
+  allocate_rows(m, uniq);
   parallel_ranges(nrows, kRowBlock, [&](index_t r0, index_t r1) {
     for (index_t r = r0; r < r1; ++r) {
       index_t out = m.ptr[r] - 1;
