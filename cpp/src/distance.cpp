@@ -166,14 +166,28 @@ void reduce_cols(const float* tile, index_t bi, index_t bj, index_t ldc, index_t
           colmin[k] = v < colmin[k] ? v : colmin[k];
         }
       }
+      // Columns whose minimum reaches their guard band collect candidates in a second row-major pass.
+      float thr[kChunk];
+      bool any = false;
       for (index_t k = 0; k < w; ++k) {
         Slot q = slot(st, j0 + c0 + k, g);
+        thr[k] = -kInf;
         if (!(colmin[k] <= *q.best + q.eps2)) continue;
         lower_best(q, colmin[k]);
-        const float thr = *q.best + q.eps2;
+        thr[k] = *q.best + q.eps2;
+        any = true;
+      }
+      if (any) {
         for (index_t rr = r; rr < end; ++rr) {
-          const float v = score_from_dot(norm_rows[i0 + rr], tile[rr * ldc + c0 + k]);
-          if (v <= thr) offer(q, v, i0 + rr);
+          const float n = norm_rows[i0 + rr];
+          const float* c = tile + rr * ldc + c0;
+          for (index_t k = 0; k < w; ++k) {
+            const float v = score_from_dot(n, c[k]);
+            if (v <= thr[k]) {
+              Slot q = slot(st, j0 + c0 + k, g);
+              offer(q, v, i0 + rr);
+            }
+          }
         }
       }
       r = end;

@@ -85,7 +85,10 @@ def _centre_and_scale(parts: list[np.ndarray], invs: list[np.ndarray | None]):
     total = sum(p.shape[0] for p in parts)
     s = sum((p * i[:, None] if i is not None else p).sum(axis=0, dtype=np.float64) for p, i in zip(parts, invs))
     mean = (s / total).astype(np.float32).astype(np.float64)
-    spread = max(float(np.max(np.abs((p * i[:, None] if i is not None else p) - mean))) for p, i in zip(parts, invs))
+    spread = 0.0
+    for p, i in zip(parts, invs):
+        rows = p * i[:, None] if i is not None else p
+        spread = max(spread, float(np.max(rows.max(axis=0) - mean)), float(np.max(mean - rows.min(axis=0))))
     mean_sq = float(mean @ mean)
     # Skip the centring copy for float32 data that is already nearly centred (cancellation is then small and
     # still covered by the error bound); otherwise centre. Scale so the largest |x - c| is near 1.
@@ -116,7 +119,7 @@ def _guard(a: np.ndarray, seg_max: np.ndarray, d: int) -> np.ndarray:
 
 def segmented_nearest(tgt: np.ndarray, off_t: np.ndarray, src: np.ndarray | None = None,
                       off_s: np.ndarray | None = None, *, metric: str = "euclidean", both: bool = False,
-                      tile: int = 1024, gemm: str = "blas"):
+                      tile: int = 2048, gemm: str = "blas"):
     """Per-row, per-dataset nearest neighbours.
 
     Parameters

@@ -67,10 +67,10 @@ def nearest(target, source, *, metric: str = "euclidean"):
 
     Notes
     -----
-    Tiles of 1024 x 1024 float32 dot products (BLAS sgemm) are folded into per-row minima by a fused native
+    Tiles of 2048 x 2048 float32 dot products (BLAS sgemm) are folded into per-row minima by a fused native
     reduction; every candidate within a rigorous float32 error bound of the best is re-scored exactly in
     float64, so ``dist`` is exact to float64 rounding of the original rows and ``index`` is the true argmin,
-    independent of the thread count and tile size. Time O(n_t n_s d); extra memory O((n_t + n_s) d + 1024^2).
+    independent of the thread count and tile size. Time O(n_t n_s d); extra memory O((n_t + n_s) d + 2048^2).
     On CUDA a fused shared-memory kernel picks the winner from float32 distances and re-scores it in float64:
     ``dist`` agrees with the CPU to about ``d * 2**-24`` relative, ``index`` may differ only on such near-ties.
 
@@ -201,7 +201,7 @@ def domain_distance_matrix(datasets: Any, *, method: str = "target_to_source", m
     -----
     One pass with segmented minima: the stacked rows' tiles ``I <= J`` are multiplied once (BLAS sgemm) and
     each tile updates every row's minimum to every dataset in both directions, so the arithmetic is half of
-    ``M**2`` separate searches; the N x N distance matrix is never held (one 1024 x 1024 tile at a time, plus
+    ``M**2`` separate searches; the N x N distance matrix is never held (one 2048 x 2048 tile at a time, plus
     O(N M) candidate state). Minima are exact (see :func:`nearest`); each entry is a float64 mean in row
     order, so the result is independent of thread count and tile size. ``emd`` runs the Hungarian algorithm
     per ordered pair (O(M^2 n^3)). Sample large datasets first with :func:`tasklens.domain.sample_datasets`.
