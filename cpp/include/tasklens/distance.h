@@ -34,3 +34,15 @@ void finalize(const State& st, const T* tgt, const double* inv_tgt, const T* src
 void tile_dot(const float* a, const float* b, index_t bi, index_t bj, index_t d, float* c, index_t ldc);
 
 }  // namespace tasklens::distance
+
+#ifdef TASKLENS_WITH_CUDA
+namespace tasklens::distance {
+// packed (n_t x n_seg) must hold ~0 on entry; afterwards (score bits << 32 | source row) of each minimum.
+void segmin_cuda(const void* tgt, const void* src, index_t n_t, index_t n_s, index_t d,
+                 const std::int32_t* seg_src, index_t n_seg, unsigned long long* packed, bool is_double,
+                 int device, std::uintptr_t stream);
+void finalize_cuda(const void* tgt, const double* inv_t, const void* src, const double* inv_s,
+                   const unsigned long long* packed, index_t n_t, index_t n_seg, index_t d, int metric,
+                   double* dist, std::int64_t* idx, bool is_double, int device, std::uintptr_t stream);
+}  // namespace tasklens::distance
+#endif
