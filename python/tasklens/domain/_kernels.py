@@ -37,6 +37,7 @@ from .._threads import get_num_threads
 
 METRIC_CODES = {"euclidean": 0, "sqeuclidean": 1, "cosine": 2}
 _U32 = 2.0 ** -24
+_CHUNK = 8192
 
 
 def _blas_threads():
@@ -66,12 +67,22 @@ class _Prepared:
     """Centred float32 rows, their squared norms, and per-row / per-dataset norms for the error bound."""
 
     def __init__(self, x: np.ndarray, inv: np.ndarray | None, centre: np.ndarray, scale: float, offsets):
+        n = x.shape[0]
         if inv is None and x.dtype == np.float32 and not np.any(centre) and scale == 1.0:
             self.rows = x
         else:
-            rows = x * inv[:, None] if inv is not None else x.astype(np.float64, copy=False)
-            self.rows = ((rows - centre) * scale).astype(np.float32)
-        sq = np.einsum("ij,ij->i", self.rows, self.rows, dtype=np.float64)
+            # chunked, so that no full-size float64 temporary exists
+            self.rows = np.empty(x.shape, dtype=np.float32)
+            for b in range(0, n, _CHUNK):
+                rows = x[b:b + _CHUNK] * inv[b:b + _CHUNK, None] if inv is not None else x[b:b + _CHUNK]
+                if rows.dtype == np.float32:  # centre is float32-representable and scale a power of two
+                    self.rows[b:b + _CHUNK] = (rows - centre.astype(np.float32)) * np.float32(scale)
+                else:
+                    self.rows[b:b + _CHUNK] = (rows - centre) * scale
+        sq = np.empty(n, dtype=np.float64)
+        for b in range(0, n, _CHUNK):
+            r = self.rows[b:b + _CHUNK].astype(np.float64)
+            sq[b:b + _CHUNK] = np.einsum("ij,ij->i", r, r)
         self.norm32 = sq.astype(np.float32)
         self.norm = np.sqrt(sq)
         self.offsets = offsets
