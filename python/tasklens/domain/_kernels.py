@@ -101,10 +101,16 @@ def _centre_and_scale(parts: list[np.ndarray], invs: list[np.ndarray | None]):
         rows = p * i[:, None] if i is not None else p
         spread = max(spread, float(np.max(rows.max(axis=0) - mean)), float(np.max(mean - rows.min(axis=0))))
     mean_sq = float(mean @ mean)
-    # Skip the centring copy for float32 data that is already nearly centred (cancellation is then small and
-    # still covered by the error bound); otherwise centre. Scale so the largest |x - c| is near 1.
+    # mean |x - c|^2 = mean |x|^2 - |c|^2 (cheap, chunked)
+    sq = sum(float(np.einsum("ij,ij->", r, r, dtype=np.float64))
+             for p, i in zip(parts, invs) for b in range(0, p.shape[0], _CHUNK)
+             for r in [p[b:b + _CHUNK] * i[b:b + _CHUNK, None] if i is not None else p[b:b + _CHUNK]])
+    var = max(sq / total - mean_sq, 0.0)
+    # Skip the centring copy for float32 data that is already nearly centred (|c|^2 <= mean |x - c|^2 / 4: the
+    # expansion then loses < 1 bit and the error bound, which uses the actual norms, still covers it);
+    # otherwise centre, and scale so the largest |x - c| is near 1.
     centred = not (all(p.dtype == np.float32 for p in parts) and all(i is None for i in invs)
-                   and mean_sq <= spread * spread / 64.0 and 1e-10 < spread < 1e10)
+                   and mean_sq <= 0.25 * var and 1e-10 < spread < 1e10)
     centre = mean if centred else np.zeros_like(mean)
     scale = 2.0 ** -math.frexp(spread)[1] if (centred and spread > 0) else 1.0
     return centre, scale
