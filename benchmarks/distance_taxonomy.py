@@ -60,6 +60,8 @@ def analyse(matrix, ancestors, label):
         if not ancestors[t]:
             continue
         p = ancestors[t][-1]  # the direct (lowest) ancestor that is a dataset
+        if matrix[p, t] == 0:  # the parent holds exactly the target's (sampled) rows: nothing to compare
+            continue
         ratios.append(matrix[t, p] / matrix[p, t])
         wins += matrix[t, p] < matrix[p, t]
         order = np.argsort(np.where(np.arange(m) == t, np.inf, matrix[t]), kind="stable")
