@@ -1,0 +1,192 @@
+"""Tiled, fused segmented nearest-neighbour search (the engine behind :mod:`tasklens.domain.distance`).
+
+For target rows ``x_i`` and source rows ``y_j`` grouped into datasets (segments), the engine finds, for every
+target row and every source dataset, the source row of that dataset nearest to ``x_i`` and its exact distance.
+
+How it works (CPU):
+
+1. Rows are centred on a common float32 centre ``c`` (and, for the cosine metric, normalised first), scaled by a
+   power of two, and kept as float32 ``x' = fl(x - c)``. Centring removes the cancellation of the expansion
+   ``|x|^2 + |y|^2 - 2 x.y`` for data far from the origin.
+2. Fixed tiles of ``tile`` target rows x ``tile`` source rows are multiplied with BLAS sgemm (numpy float32
+   matmul; or the native AVX2/FMA micro-kernel with ``gemm="native"``), and each tile is folded by the native
+   ``distance_reduce_rows`` (every target row's per-dataset minimum score ``|y'|^2 - 2 x'.y'``) and, for the
+   reverse direction, ``distance_reduce_cols`` (the transposed segmented minima, from the same tile).
+   Only one tile (``tile**2`` floats) is alive at a time.
+3. Every source row whose approximate score lies within twice a rigorous float32 error bound of the best one
+   (``score_error_bound`` in ``cpp/include/tasklens/distance_math.h``) is kept as a candidate (up to
+   ``_C.distance_candidates``; beyond that the whole dataset is re-scanned), and ``distance_finalize``
+   re-scores the candidates exactly in float64 from the original rows. The winner is the smallest exact
+   distance, ties to the smaller index, so results are bit-identical for any thread count, tile size or
+   BLAS summation order.
+
+For the all-pairs matrix on one stack of rows, the distance matrix of the stack is symmetric, so only tiles
+``I <= J`` are formed: the row reduction of tile (I, J) serves targets in I, the column reduction serves
+targets in J. That halves the arithmetic compared with one search per ordered pair.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+
+from .._native import native
+from .._threads import get_num_threads
+
+METRIC_CODES = {"euclidean": 0, "sqeuclidean": 1, "cosine": 2}
+_U32 = 2.0 ** -24
+_CHUNK = 8192
+
+
+def _blas_threads():
+    """Limit BLAS to tasklens' thread count (same threads for the GEMM and the native reductions)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=get_num_threads(), user_api="blas")
+
+
+def segment_ids(offsets: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(len(offsets) - 1, dtype=np.int32), np.diff(offsets)).astype(np.int32)
+
+
+def inverse_norms(x: np.ndarray, name: str) -> np.ndarray:
+    """1/|x_i| in float64 (cosine metric); zero rows have no direction and are rejected."""
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+    if np.any(norms == 0):
+        bad = int(np.flatnonzero(norms == 0)[0])
+        raise ValueError(f"{name}: row {bad} is all zeros, which has no cosine distance; "
+                         f"drop zero rows or use metric='euclidean' (shape {x.shape}, dtype {x.dtype})")
+    return 1.0 / norms
+
+
+class _Prepared:
+    """Centred float32 rows, their squared norms, and per-row / per-dataset norms for the error bound."""
+
+    def __init__(self, x: np.ndarray, inv: np.ndarray | None, centre: np.ndarray, scale: float, offsets):
+        n = x.shape[0]
+        if inv is None and x.dtype == np.float32 and not np.any(centre) and scale == 1.0:
+            self.rows = x
+        else:
+            # chunked, so that no full-size float64 temporary exists
+            self.rows = np.empty(x.shape, dtype=np.float32)
+            for b in range(0, n, _CHUNK):
+                rows = x[b:b + _CHUNK] * inv[b:b + _CHUNK, None] if inv is not None else x[b:b + _CHUNK]
+                if rows.dtype == np.float32:  # centre is float32-representable and scale a power of two
+                    self.rows[b:b + _CHUNK] = (rows - centre.astype(np.float32)) * np.float32(scale)
+                else:
+                    self.rows[b:b + _CHUNK] = (rows - centre) * scale
+        sq = np.empty(n, dtype=np.float64)
+        for b in range(0, n, _CHUNK):
+            r = self.rows[b:b + _CHUNK].astype(np.float64)
+            sq[b:b + _CHUNK] = np.einsum("ij,ij->i", r, r)
+        self.norm32 = sq.astype(np.float32)
+        self.norm = np.sqrt(sq)
+        self.offsets = offsets
+        self.segments = segment_ids(offsets)
+        sizes = np.diff(offsets)
+        self.seg_max_norm = np.maximum.reduceat(self.norm, offsets[:-1]) if len(sizes) else np.zeros(0)
+
+
+def _centre_and_scale(parts: list[np.ndarray], invs: list[np.ndarray | None]):
+    """A common centre (float32-representable) and a power-of-two scale for all rows."""
+    total = sum(p.shape[0] for p in parts)
+    s = sum((p * i[:, None] if i is not None else p).sum(axis=0, dtype=np.float64) for p, i in zip(parts, invs))
+    mean = (s / total).astype(np.float32).astype(np.float64)
+    spread = 0.0
+    for p, i in zip(parts, invs):
+        rows = p * i[:, None] if i is not None else p
+        spread = max(spread, float(np.max(rows.max(axis=0) - mean)), float(np.max(mean - rows.min(axis=0))))
+    mean_sq = float(mean @ mean)
+    # mean |x - c|^2 = mean |x|^2 - |c|^2 (cheap, chunked)
+    sq = sum(float(np.einsum("ij,ij->", r, r, dtype=np.float64))
+             for p, i in zip(parts, invs) for b in range(0, p.shape[0], _CHUNK)
+             for r in [p[b:b + _CHUNK] * i[b:b + _CHUNK, None] if i is not None else p[b:b + _CHUNK]])
+    var = max(sq / total - mean_sq, 0.0)
+    # Skip the centring copy for float32 data that is already nearly centred (|c|^2 <= mean |x - c|^2 / 4: the
+    # expansion then loses < 1 bit and the error bound, which uses the actual norms, still covers it);
+    # otherwise centre, and scale so the largest |x - c| is near 1.
+    centred = not (all(p.dtype == np.float32 for p in parts) and all(i is None for i in invs)
+                   and mean_sq <= 0.25 * var and 1e-10 < spread < 1e10)
+    centre = mean if centred else np.zeros_like(mean)
+    scale = 2.0 ** -math.frexp(spread)[1] if (centred and spread > 0) else 1.0
+    return centre, scale
+
+
+def _state(n: int, m: int, eps2: np.ndarray):
+    k = int(native().distance_candidates)
+    return native().DistanceState(
+        np.full((n, m), np.inf, dtype=np.float32), np.ascontiguousarray(eps2, dtype=np.float32),
+        np.zeros((n, m), dtype=np.int8), np.zeros((n, m, k), dtype=np.int32),
+        np.zeros((n, m, k), dtype=np.float32))
+
+
+def _guard(a: np.ndarray, seg_max: np.ndarray, d: int) -> np.ndarray:
+    """Twice the score error bound (score_error_bound in distance_math.h), (len(a), len(seg_max)) float32."""
+    gamma = d * _U32 / (1.0 - d * _U32)
+    a = a[:, None]
+    r = seg_max[None, :]
+    bound = 1.01 * (2.0 * gamma * a * r + _U32 * (2.0 * r * r + 2.0 * a * r) + 4.0 * _U32 * (a + r) ** 2) + 1e-30
+    # Round up so that the float32 guard is never below the float64 bound.
+    return np.nextafter((2.0 * bound).astype(np.float32), np.float32(np.inf))
+
+
+def segmented_nearest(tgt: np.ndarray, off_t: np.ndarray, src: np.ndarray | None = None,
+                      off_s: np.ndarray | None = None, *, metric: str = "euclidean", both: bool = False,
+                      tile: int = 2048, gemm: str = "blas"):
+    """Per-row, per-dataset nearest neighbours.
+
+    Parameters
+    ----------
+    tgt : (n_t, d) float32/float64, C-contiguous; target rows, datasets given by ``off_t`` (M_t + 1,).
+    src, off_s : source rows and offsets; ``None`` means the same stack as the targets (all-pairs matrix,
+        which also fills the reverse direction for free).
+    both : also return the reverse direction (source rows against target datasets).
+
+    Returns
+    -------
+    ``(dist_ts, idx_ts)`` of shapes (n_t, M_s), plus ``(dist_st, idx_st)`` (n_s, M_t) when ``both`` and not
+    the same stack. ``dist`` is float64, ``idx`` indexes rows of the source stack.
+    """
+    C = native()
+    same = src is None
+    if same:
+        src, off_s = tgt, off_t
+    code = METRIC_CODES[metric]
+    inv_t = inverse_norms(tgt, "target") if metric == "cosine" else None
+    inv_s = (inv_t if same else inverse_norms(src, "source")) if metric == "cosine" else None
+    parts, invs = ([tgt], [inv_t]) if same else ([tgt, src], [inv_t, inv_s])
+    centre, scale = _centre_and_scale(parts, invs)
+    pt = _Prepared(tgt, inv_t, centre, scale, off_t)
+    ps = pt if same else _Prepared(src, inv_s, centre, scale, off_s)
+    d = tgt.shape[1]
+    st_t = _state(tgt.shape[0], len(off_s) - 1, _guard(pt.norm, ps.seg_max_norm, d))
+    st_s = None
+    if both and not same:
+        st_s = _state(src.shape[0], len(off_t) - 1, _guard(ps.norm, pt.seg_max_norm, d))
+    n_t, n_s = tgt.shape[0], src.shape[0]
+    buf = np.empty((min(tile, n_t), min(tile, n_s)), dtype=np.float32)
+    with _blas_threads():
+        for i0 in range(0, n_t, tile):
+            a = pt.rows[i0:i0 + tile]
+            for j0 in range(i0 if same else 0, n_s, tile):
+                b = ps.rows[j0:j0 + tile]
+                out = buf[: a.shape[0], : b.shape[0]]
+                if out.shape[1] != buf.shape[1]:
+                    out = np.empty((a.shape[0], b.shape[0]), dtype=np.float32)
+                if gemm == "native":
+                    C.distance_tile_dot(a, b, out)
+                else:
+                    np.matmul(a, b.T, out=out)
+                C.distance_reduce_rows(out, i0, j0, ps.norm32, ps.segments, off_s, st_t)
+                if same and j0 != i0:
+                    C.distance_reduce_cols(out, i0, j0, pt.norm32, pt.segments, off_t, st_t)
+                elif st_s is not None:
+                    C.distance_reduce_cols(out, i0, j0, pt.norm32, pt.segments, off_t, st_s)
+    result = C.distance_finalize(st_t, tgt, inv_t, src, inv_s, off_s, code)
+    if st_s is not None:
+        result = result + C.distance_finalize(st_s, src, inv_s, tgt, inv_t, off_t, code)
+    return result

@@ -1,0 +1,287 @@
+"""Domain distances (Factors of Influence Eq. 1, Table 8) against independent float64 NumPy references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tasklens
+from tasklens.domain import domain_distance, domain_distance_matrix, nearest, sample_datasets, sample_indices
+from tasklens.domain._kernels import segmented_nearest
+
+METRICS = ["euclidean", "sqeuclidean", "cosine"]
+
+
+def ref_pairwise(t, s, metric):
+    """float64 brute force, written from the definitions (no expansion tricks)."""
+    t = np.asarray(t, dtype=np.float64)
+    s = np.asarray(s, dtype=np.float64)
+    diff = t[:, None, :] - s[None, :, :]
+    if metric == "euclidean":
+        return np.sqrt((diff ** 2).sum(-1))
+    if metric == "sqeuclidean":
+        return (diff ** 2).sum(-1)
+    tn = t / np.linalg.norm(t, axis=1, keepdims=True)
+    sn = s / np.linalg.norm(s, axis=1, keepdims=True)
+    return 0.5 * ((tn[:, None, :] - sn[None, :, :]) ** 2).sum(-1)
+
+
+def check_nearest(t, s, metric, rtol=1e-6):
+    dist, index = nearest(t, s, metric=metric)
+    ref = ref_pairwise(t, s, metric)
+    best = ref.min(axis=1)
+    scale = np.maximum(np.abs(best), 1e-12 * max(1.0, float(np.abs(ref).max())))
+    assert np.all(np.abs(dist - best) <= rtol * scale + 1e-300), (dist, best)
+    # exact argmin up to ties: the returned row attains the minimum, and it is the reference argmin
+    # whenever the runner-up is not within float64 rounding of it.
+    attained = ref[np.arange(len(t)), index]
+    assert np.all(attained <= best + 1e-12 * scale)
+    srt = np.sort(ref, axis=1)
+    clear = srt[:, 1] > srt[:, 0] * (1 + 1e-9) + 1e-12 if ref.shape[1] > 1 else np.ones(len(t), bool)
+    np.testing.assert_array_equal(index[clear], ref.argmin(axis=1)[clear])
+    return dist, index
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nearest_matches_brute_force(metric, dtype, rng):
+    t = rng.standard_normal((150, 17)).astype(dtype)
+    s = (rng.standard_normal((230, 17)) + 0.3).astype(dtype)
+    dist, index = check_nearest(t, s, metric)
+    assert dist.dtype == np.float64 and index.dtype == np.int64 and dist.shape == (150,)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_edge_cases_duplicates_single_rows_d1(metric, rng):
+    s = rng.standard_normal((40, 3))
+    t = np.vstack([s[:5], s[:5], rng.standard_normal((3, 3))])  # exact duplicates of source rows
+    dist, index = check_nearest(t, np.vstack([s, s[:5]]), metric)
+    assert np.all(dist[:10] == 0) and np.all(index[:10] == np.r_[0:5, 0:5])  # ties -> smaller index
+    check_nearest(t[:1], s, metric)
+    check_nearest(t, s[:1], metric)
+    if metric != "cosine":  # in 1-D cosine only sees signs
+        check_nearest(rng.standard_normal((50, 1)), rng.standard_normal((70, 1)), metric)
+
+
+def test_many_exact_ties_overflow_candidates():
+    # 1-D grid: every target sits exactly between two sources, and sources repeat 10 times.
+    s = np.repeat(np.arange(0.0, 20.0, 2.0), 10)[:, None]
+    t = np.arange(1.0, 19.0, 2.0)[:, None]
+    dist, index = nearest(t, s)
+    np.testing.assert_array_equal(dist, np.ones(len(t)))
+    np.testing.assert_array_equal(index, np.arange(len(t)) * 10)  # first copy of the left neighbour
+
+
+@pytest.mark.parametrize("offset", [1e4, 1e7])
+def test_large_coordinates_no_cancellation(offset, rng):
+    # the expansion |x|^2 + |y|^2 - 2xy in float32 would lose every digit here
+    base = rng.standard_normal((1, 8)) * offset
+    t = base + rng.standard_normal((60, 8))
+    s = base + rng.standard_normal((90, 8))
+    check_nearest(t, s, "euclidean")
+    check_nearest(t.astype(np.float32), s.astype(np.float32), "euclidean")
+    check_nearest(t, s, "sqeuclidean")
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_t=st.integers(1, 30), n_s=st.integers(1, 30), d=st.integers(1, 9), seed=st.integers(0, 10**6),
+       metric=st.sampled_from(METRICS), rounding=st.booleans())
+def test_nearest_property(n_t, n_s, d, seed, metric, rounding):
+    r = np.random.default_rng(seed)
+    t = r.standard_normal((n_t, d))
+    s = r.standard_normal((n_s, d))
+    if rounding:  # coarse grid -> many exact ties and duplicates
+        t, s = np.round(t), np.round(s)
+        if metric == "cosine":
+            t[np.all(t == 0, axis=1)] = 1.0
+            s[np.all(s == 0, axis=1)] = 1.0
+    check_nearest(t.astype(np.float32), s.astype(np.float32), metric)
+
+
+def ref_distance(t, s, method, metric):
+    from scipy.optimize import linear_sum_assignment
+
+    ref = ref_pairwise(t, s, metric)
+    if method == "target_to_source":
+        return ref.min(axis=1).mean()
+    if method == "source_to_target":
+        return ref.min(axis=0).mean()
+    if method == "symmetric":
+        return 0.5 * (ref.min(axis=1).mean() + ref.min(axis=0).mean())
+    r, c = linear_sum_assignment(ref)
+    return ref[r, c].mean()
+
+
+@pytest.mark.parametrize("method", ["target_to_source", "source_to_target", "symmetric", "emd"])
+@pytest.mark.parametrize("metric", METRICS)
+def test_domain_distance_methods(method, metric, rng):
+    t = rng.standard_normal((25, 6)).astype(np.float32)
+    s = (rng.standard_normal((40, 6)) * 2).astype(np.float32)
+    got = domain_distance(t, s, method=method, metric=metric)
+    assert isinstance(got, float)
+    assert got == pytest.approx(ref_distance(t, s, method, metric), rel=1e-6)
+
+
+def test_emd_against_scipy_brute_force_permutations():
+    import itertools
+
+    r = np.random.default_rng(3)
+    t, s = r.standard_normal((5, 2)), r.standard_normal((5, 2))
+    cost = ref_pairwise(t, s, "euclidean")
+    best = min(cost[np.arange(5), list(p)].mean() for p in itertools.permutations(range(5)))
+    assert domain_distance(t, s, method="emd") == pytest.approx(best, rel=1e-12)
+    # unequal sizes: the smaller set is matched one-to-one into the larger one
+    s7 = np.vstack([s, [[50.0, 50.0], [60.0, 60.0]]])
+    assert domain_distance(t, s7, method="emd") == pytest.approx(best, rel=1e-12)
+
+
+def test_asymmetry_and_inclusion(rng):
+    t = rng.standard_normal((30, 4))
+    s = np.vstack([rng.standard_normal((50, 4)) * 5, t])  # the source includes the target's rows
+    assert domain_distance(t, s) == 0.0
+    assert domain_distance(s, t) > 1.0
+    assert domain_distance(t, s, method="source_to_target") == pytest.approx(domain_distance(s, t))
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_matrix_equals_single_calls(metric, rng):
+    sizes = [7, 1, 60, 33, 120]
+    ds = [(rng.standard_normal((n, 5)) + k).astype(np.float32) for k, n in enumerate(sizes)]
+    m = domain_distance_matrix(ds, metric=metric)
+    single = np.array([[domain_distance(a, b, metric=metric) for b in ds] for a in ds])
+    ref = np.array([[ref_distance(a, b, "target_to_source", metric) for b in ds] for a in ds])
+    np.testing.assert_allclose(m, single, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(m, ref, rtol=1e-6, atol=1e-12)
+    assert np.all(np.diag(m) == 0)
+    np.testing.assert_array_equal(domain_distance_matrix(ds, method="source_to_target", metric=metric), m.T)
+    np.testing.assert_allclose(domain_distance_matrix(ds, method="symmetric", metric=metric), (m + m.T) / 2)
+    stacked = np.concatenate(ds)
+    offsets = np.r_[0, np.cumsum(sizes)]
+    np.testing.assert_array_equal(domain_distance_matrix(stacked, offsets=offsets, metric=metric), m)
+
+
+def test_matrix_emd(rng):
+    ds = [rng.standard_normal((n, 3)) for n in (4, 6, 5)]
+    m = domain_distance_matrix(ds, method="emd")
+    ref = np.array([[ref_distance(a, b, "emd", "euclidean") for b in ds] for a in ds])
+    np.testing.assert_allclose(m, ref, rtol=1e-12)
+
+
+def test_thread_and_tile_invariance(threads, rng):
+    # tiles that split datasets across tile boundaries in both directions, both GEMM back-ends
+    sizes = [100, 3, 250, 77, 180]
+    x = np.concatenate([rng.standard_normal((n, 24)) + 0.5 * k for k, n in enumerate(sizes)]).astype(np.float32)
+    off = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    results = []
+    for n_threads, tile, gemm in [(1, 2048, "blas"), (2, 64, "blas"), (3, 97, "native"), (1, 33, "native")]:
+        threads(n_threads)
+        results.append(segmented_nearest(x, off, tile=tile, gemm=gemm))
+    for dist, idx in results[1:]:
+        np.testing.assert_array_equal(dist, results[0][0])
+        np.testing.assert_array_equal(idx, results[0][1])
+    t, s = x[:200], x[200:]
+    pair = [segmented_nearest(t, np.array([0, 200]), s, np.array([0, len(s)]), both=True, tile=tile)
+            for tile in (2048, 50)]
+    for a, b in zip(*pair):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_torch_in_torch_out(rng):
+    torch = pytest.importorskip("torch")
+    t = torch.from_numpy(rng.standard_normal((20, 4)).astype(np.float32))
+    s = torch.from_numpy(rng.standard_normal((30, 4)).astype(np.float32))
+    dist, index = nearest(t, s)
+    assert isinstance(dist, torch.Tensor) and dist.dtype == torch.float64 and index.dtype == torch.int64
+    ref, ref_i = nearest(t.numpy(), s.numpy())
+    np.testing.assert_array_equal(dist.numpy(), ref)
+    m = domain_distance_matrix([t, s])
+    assert isinstance(m, torch.Tensor) and m.shape == (2, 2)
+    assert tasklens.domain_distance(t, s) == pytest.approx(float(m[0, 1]))
+
+
+def test_top_level_exports():
+    assert tasklens.domain_distance is domain_distance
+    assert tasklens.domain_distance_matrix is domain_distance_matrix
+    assert tasklens.nearest is nearest
+
+
+def test_bad_input(rng):
+    good = rng.standard_normal((5, 3))
+    with pytest.raises(ValueError, match="source.*3 feature columns"):
+        nearest(good, rng.standard_normal((5, 4)))
+    with pytest.raises(ValueError, match="target.*2-D"):
+        nearest(good[0], good)
+    with pytest.raises(ValueError, match="source.*at least 1 row"):
+        domain_distance(good, np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        nearest(np.full((2, 3), np.nan), good)
+    with pytest.raises(ValueError, match="method"):
+        domain_distance(good, good, method="hausdorff")
+    with pytest.raises(ValueError, match="metric"):
+        nearest(good, good, metric="manhattan")
+    with pytest.raises(ValueError, match="all zeros"):
+        nearest(np.zeros((2, 3)), good, metric="cosine")
+    with pytest.raises(TypeError, match="real floating"):
+        nearest(np.array([["a", "b"]]), good)
+    with pytest.raises(TypeError, match="list of"):
+        domain_distance_matrix(good)
+    with pytest.raises(ValueError, match="at least one dataset"):
+        domain_distance_matrix([])
+    with pytest.raises(ValueError, match=r"datasets\[1\]"):
+        domain_distance_matrix([good, rng.standard_normal((4, 2))])
+    with pytest.raises(ValueError, match="offsets"):
+        domain_distance_matrix(good, offsets=[0, 3, 3, 5])
+    with pytest.raises(ValueError, match="offsets"):
+        domain_distance_matrix(good, offsets=[0, 4])
+
+
+def test_sampling_same_rows_as_target_or_source(rng):
+    idx = sample_indices(5000, 1000, seed=7, key="coco")
+    assert len(idx) == 1000 and len(np.unique(idx)) == 1000 and np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(idx, sample_indices(5000, 1000, seed=7, key="coco"))
+    assert not np.array_equal(idx, sample_indices(5000, 1000, seed=7, key="kitti"))
+    np.testing.assert_array_equal(sample_indices(30, 1000), np.arange(30))
+    ds = [rng.standard_normal((n, 2)) for n in (50, 2000)]
+    a = sample_datasets(ds, 100, seed=1, names=["a", "b"])
+    b = sample_datasets(ds[::-1], 100, seed=1, names=["b", "a"])  # order does not change a dataset's rows
+    np.testing.assert_array_equal(a[1], b[0])
+    assert a[0].shape == (50, 2) and a[1].shape == (100, 2)
+    with pytest.raises(ValueError, match="names"):
+        sample_datasets(ds, names=["a"])
+
+
+def test_faiss_oracle(rng):
+    faiss = pytest.importorskip("faiss")
+    t = rng.standard_normal((300, 32)).astype(np.float32)
+    s = rng.standard_normal((500, 32)).astype(np.float32)
+    index = faiss.IndexFlatL2(32)
+    index.add(s)
+    fd, fi = index.search(t, 1)
+    dist, idx = nearest(t, s, metric="sqeuclidean")
+    np.testing.assert_allclose(dist, fd[:, 0], rtol=1e-4)
+    agree = idx == fi[:, 0]
+    assert agree.mean() > 0.99
+    # where faiss (float32 expansion) disagrees, ours is the exact minimum
+    ref = ref_pairwise(t, s, "sqeuclidean")
+    assert np.all(ref[np.arange(300), idx] <= ref[np.arange(300), fi[:, 0]])
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("metric", METRICS)
+def test_cuda_matches_cpu(metric, rng):
+    torch = pytest.importorskip("torch")
+    ds = [rng.standard_normal((n, 37)).astype(np.float32) + k for k, n in enumerate([300, 1, 129, 700])]
+    cpu = domain_distance_matrix(ds, metric=metric)
+    gpu = domain_distance_matrix([torch.from_numpy(x).cuda() for x in ds], metric=metric)
+    assert gpu.is_cuda
+    np.testing.assert_allclose(gpu.cpu().numpy(), cpu, rtol=1e-5, atol=1e-6)
+    t, s = torch.from_numpy(ds[0]).cuda(), torch.from_numpy(ds[3]).cuda()
+    dist, index = nearest(t, s, metric=metric)
+    ref_d, ref_i = nearest(ds[0], ds[3], metric=metric)
+    np.testing.assert_allclose(dist.cpu().numpy(), ref_d, rtol=1e-5, atol=1e-6)
+    assert (index.cpu().numpy() == ref_i).mean() > 0.99
+    for method in ("source_to_target", "symmetric"):
+        assert domain_distance(t, s, method=method, metric=metric) == pytest.approx(
+            domain_distance(ds[0], ds[3], method=method, metric=metric), rel=1e-5)

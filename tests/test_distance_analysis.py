@@ -1,0 +1,95 @@
+"""Sect. 6 analysis tools (Eq. 2, Tables 6-8, Fig. 8) and the `tasklens distance` command."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasklens.cli import main as cli_main
+from tasklens.domain import (best_source_table, classify_gain, domain_distance_matrix, kendall_tau,
+                             plot_distance_heatmap, relative_transfer_gain, transfer_table)
+
+
+def test_relative_gain_and_classes():
+    r = relative_transfer_gain([[0.60, 0.51, 0.49, 0.40, np.nan]], [0.5])
+    np.testing.assert_allclose(r[0, :4], [20.0, 2.0, -2.0, -20.0])
+    assert np.isnan(r[0, 4])
+    np.testing.assert_allclose(relative_transfer_gain([[0.4]], [0.5], lower_is_better=True), [[20.0]])
+    assert classify_gain([10.5, 10.0, 2.5, 2.0, -1.9, -2.5, np.nan]).tolist() == ["VP", "P", "P", "I", "I", "N", ""]
+    with pytest.raises(ValueError, match="baseline"):
+        relative_transfer_gain([[1.0]], [0.0])
+    with pytest.raises(ValueError, match="baseline"):
+        relative_transfer_gain([[1.0, 2.0]], [1.0, 2.0])
+
+
+def test_tables_6_and_7_counts():
+    gains = np.array([[np.nan, 12.0, -5.0, 3.0],
+                      [1.0, np.nan, -3.0, -4.0],
+                      [15.0, 0.0, np.nan, 2.5],
+                      [-10.0, 11.0, 4.0, np.nan]])
+    dom = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]], bool)
+    t6 = transfer_table(gains, dom)
+    # all 12 experiments: P = {12, 3, 15, 2.5, 11, 4} = 6, VP = {12, 15, 11} = 3, N = {-5, -3, -4, -10} = 4
+    assert t6.loc[("all", "all")].tolist() == pytest.approx([50.0, 25.0, 100 / 3, 12])
+    # within domain: 12, 1, 2.5, 4 -> P 3/4, VP 1/4, N 0
+    assert t6.loc[("within", "within")].tolist() == pytest.approx([75.0, 25.0, 0.0, 4])
+    assert t6.loc[("cross", "cross"), "#"] == 0
+    t7 = best_source_table(gains, dom)
+    # best per target: 12, 1, 15, 11 -> P 3/4, VP 3/4, N 0
+    assert t7.loc[("all", "all")].tolist() == pytest.approx([75.0, 75.0, 0.0, 4])
+    # cross-domain best per target: 3, -3, 15, 11
+    assert t7.loc[("cross", "within")].tolist() == pytest.approx([75.0, 50.0, 25.0, 4])
+    with pytest.raises(ValueError, match="same_domain"):
+        transfer_table(gains, dom[:2])
+
+
+def test_kendall_tau_against_definition(rng):
+    from itertools import combinations
+
+    d = rng.random((5, 5))
+    g = -d * 10 + rng.normal(0, 1, (5, 5))
+    g[0, 3] = np.nan
+    keep = [(i, j) for i in range(5) for j in range(5) if i != j and not np.isnan(g[i, j])]
+    x = [-d[p] for p in keep]
+    y = [g[p] for p in keep]
+    conc = sum(np.sign(x[a] - x[b]) * np.sign(y[a] - y[b]) for a, b in combinations(range(len(x)), 2))
+    tau = conc / (len(x) * (len(x) - 1) / 2)  # no ties in continuous random data
+    assert kendall_tau(d, g) == pytest.approx(tau)
+    assert kendall_tau(d, g) > 0.3
+
+
+def test_heatmap(tmp_path, rng):
+    m = rng.random((4, 4))
+    fig = plot_distance_heatmap(m, ["a", "b", "c", "d"])
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["a", "b", "c", "d"]
+    fig.savefig(tmp_path / "h.png")
+    assert (tmp_path / "h.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="names"):
+        plot_distance_heatmap(m, ["a"])
+
+
+@pytest.mark.parametrize("fmt", ["npy", "npz", "parquet"])
+def test_cli_distance(tmp_path, fmt, rng, capsys):
+    data = {"alpha": rng.standard_normal((30, 4)), "beta": rng.standard_normal((20, 4)) + 3}
+    if fmt == "npy":
+        inputs = []
+        for k, v in data.items():
+            np.save(tmp_path / f"{k}.npy", v)
+            inputs.append(str(tmp_path / f"{k}.npy"))
+    elif fmt == "npz":
+        np.savez(tmp_path / "d.npz", **data)
+        inputs = [str(tmp_path / "d.npz")]
+    else:
+        frames = [pd.DataFrame(v, columns=list("wxyz")).assign(dataset=k) for k, v in data.items()]
+        pd.concat(frames).to_parquet(tmp_path / "d.parquet")
+        inputs = [str(tmp_path / "d.parquet")]
+    out = tmp_path / "m.csv"
+    assert cli_main(["distance", *inputs, "-o", str(out), "--heatmap", str(tmp_path / "h.png")]) == 0
+    got = pd.read_csv(out, index_col=0)
+    assert list(got.index) == ["alpha", "beta"] and list(got.columns) == ["alpha", "beta"]
+    np.testing.assert_allclose(got.to_numpy(), domain_distance_matrix(list(data.values())), rtol=1e-12)
+    assert (tmp_path / "h.png").exists()
+    assert cli_main(["distance", str(tmp_path / "missing.npy"), "-o", str(out)]) == 1
+    assert "not found" in capsys.readouterr().err
