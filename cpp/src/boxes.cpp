@@ -120,29 +120,6 @@ void intersection_cpu(const T* lo_a, const T* hi_a, const T* lo_b, const T* hi_b
   });
 }
 
-// Derivatives of one intersection corner c = smax(x, y) (or -smax(-x, -y)) with optional clipping
-// c' = max(c, max(x, y)) (torch.max semantics: a tie between c and the hard corner splits the gradient).
-template <class T>
-void corner_grad(T x, T y, bool gumbel, bool clip, const Params<T>& p, T* dx, T* dy) {
-  if (!gumbel) {
-    smooth_max<false>(x, y, p, dx, dy);
-    return;
-  }
-  const T c = smooth_max<true>(x, y, p, dx, dy);
-  if (!clip) return;
-  const T h = tl_max(x, y);
-  if (c > h) return;
-  T hx, hy;
-  smooth_max<false>(x, y, p, &hx, &hy);
-  if (c < h) {
-    *dx = hx;
-    *dy = hy;
-  } else {
-    *dx = T(0.5) * (*dx + hx);
-    *dy = T(0.5) * (*dy + hy);
-  }
-}
-
 template <class T>
 void intersection_backward_cpu(const T* lo_a, const T* hi_a, const T* lo_b, const T* hi_b, const T* g_lo,
                                const T* g_hi, index_t n, index_t k, const Options& o, T* g_lo_a, T* g_hi_a,

@@ -127,6 +127,29 @@ TL_HD void intersect(T lo_a, T hi_a, T lo_b, T hi_b, const Params<T>& p, T* lo, 
   *hi = -smooth_max<GUMBEL>(-hi_a, -hi_b, p, (T*)nullptr, (T*)nullptr);
 }
 
+// Derivatives of one intersection corner c = smax(x, y) (or -smax(-x, -y)) with optional clipping
+// c' = max(c, max(x, y)) (torch.max semantics: a tie between c and the hard corner splits the gradient).
+template <class T>
+TL_HD void corner_grad(T x, T y, bool gumbel, bool clip, const Params<T>& p, T* dx, T* dy) {
+  if (!gumbel) {
+    smooth_max<false>(x, y, p, dx, dy);
+    return;
+  }
+  const T c = smooth_max<true>(x, y, p, dx, dy);
+  if (!clip) return;
+  const T h = tl_max(x, y);
+  if (c > h) return;
+  T hx, hy;
+  smooth_max<false>(x, y, p, &hx, &hy);
+  if (c < h) {
+    *dx = hx;
+    *dy = hy;
+  } else {
+    *dx = T(0.5) * (*dx + hx);
+    *dy = T(0.5) * (*dy + hy);
+  }
+}
+
 // Containment mode -> (Gumbel intersection?, volume mode).
 template <int MODE>
 struct ContainmentMode {
