@@ -194,10 +194,15 @@ __global__ void containment_backward_kernel(const T* lo_a, const T* hi_a, index_
         if (g == 0.0) continue;
         total += g;
         const T ol = s_lo[c * dims_per_block + dl], oh = s_hi[c * dims_per_block + dl];
-        if (SIDE_A)
-          inter_log_width_grad<MODE, T, double>(my_lo, my_hi, ol, oh, p, g, &acc_lo, &acc_hi, nullptr, nullptr);
-        else
-          inter_log_width_grad<MODE, T, double>(ol, oh, my_lo, my_hi, p, g, nullptr, nullptr, &acc_lo, &acc_hi);
+        if (SIDE_A) {
+          const auto c = inter_log_width_grad<MODE, T, double>(my_lo, my_hi, ol, oh, p, g);
+          acc_lo += c.lo_a;
+          acc_hi += c.hi_a;
+        } else {
+          const auto c = inter_log_width_grad<MODE, T, double>(ol, oh, my_lo, my_hi, p, g);
+          acc_lo += c.lo_b;
+          acc_hi += c.hi_b;
+        }
       }
     }
   }
@@ -248,12 +253,15 @@ __global__ void pairs_backward_kernel(const T* lo_a, const T* hi_a, const T* lo_
     if (g == 0.0) continue;
     total += g;
     const index_t o = idx_other[q] * k + d;
-    if (SIDE_A)
-      inter_log_width_grad<MODE, T, double>(my_lo, my_hi, oth_lo[o], oth_hi[o], p, g, &acc_lo, &acc_hi, nullptr,
-                                            nullptr);
-    else
-      inter_log_width_grad<MODE, T, double>(oth_lo[o], oth_hi[o], my_lo, my_hi, p, g, nullptr, nullptr, &acc_lo,
-                                            &acc_hi);
+    if (SIDE_A) {
+      const auto c = inter_log_width_grad<MODE, T, double>(my_lo, my_hi, oth_lo[o], oth_hi[o], p, g);
+      acc_lo += c.lo_a;
+      acc_hi += c.hi_a;
+    } else {
+      const auto c = inter_log_width_grad<MODE, T, double>(oth_lo[o], oth_hi[o], my_lo, my_hi, p, g);
+      acc_lo += c.lo_b;
+      acc_hi += c.hi_b;
+    }
   }
   if (SIDE_A) {
     T dw;
