@@ -18,12 +18,48 @@
 #include "tasklens/boxes_math.h"
 #include "tasklens/parallel.h"
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+#define TL_BOXES_MXCSR 1
+#endif
+
 namespace tasklens::boxes {
 namespace {
 
 constexpr index_t kRowBlock = 16;      // rows of a per task in the dense kernels
 constexpr index_t kMaxPartials = 32;   // at most this many column-gradient partial buffers (dense backward)
 constexpr index_t kElemBlock = 4096;   // elements per task in elementwise kernels
+
+// Denormal intermediates (exp of very negative numbers, squares of tiny numbers) would cost x86 CPUs a
+// micro-code assist each; every block of every box kernel therefore runs with denormals flushed to zero
+// (MXCSR FTZ + DAZ, restored afterwards). Such values are below 1e-38 (float32) / 1e-308 (float64) and
+// contribute nothing at the precision of any result; all threads flush, so results stay thread-independent.
+class FlushDenormals {
+ public:
+#ifdef TL_BOXES_MXCSR
+  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }
+  ~FlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  unsigned saved_;
+#endif
+};
+
+template <class F>
+void run_blocks(index_t n, index_t block, F&& fn) {
+  parallel_ranges(n, block, [&](index_t b0, index_t b1) {
+    FlushDenormals flush;
+    fn(b0, b1);
+  });
+}
+
+template <class F>
+void run_each_block(index_t n_blocks, F&& fn) {
+  parallel_for(n_blocks, [&](index_t b) {
+    FlushDenormals flush;
+    fn(b);
+  });
+}
 
 // Calls f.template operator()<MODE>() with MODE a compile-time constant.
 template <class F>
@@ -47,7 +83,7 @@ double row_log_volume(const T* lo, const T* hi, index_t k, const Params<T>& p, T
 template <int VMODE, class T>
 std::vector<double> log_volumes(const T* lo, const T* hi, index_t n, index_t k, const Params<T>& p) {
   std::vector<double> out(static_cast<size_t>(n));
-  parallel_ranges(n, kElemBlock / std::max<index_t>(k, 1) + 1, [&](index_t i0, index_t i1) {
+  run_blocks(n, kElemBlock / std::max<index_t>(k, 1) + 1, [&](index_t i0, index_t i1) {
     for (index_t i = i0; i < i1; ++i) out[i] = row_log_volume<VMODE>(lo + i * k, hi + i * k, k, p, (T*)nullptr);
   });
   return out;
@@ -79,7 +115,7 @@ template <class T>
 void log_volume_cpu(const T* lo, const T* hi, index_t n, index_t k, const Options& o, T* out) {
   const auto p = make_params<T>(o.mode, o.volume_temperature, o.intersection_temperature);
   with_mode(o.mode, [&](auto M) {
-    parallel_ranges(n, kElemBlock / std::max<index_t>(k, 1) + 1, [&](index_t i0, index_t i1) {
+    run_blocks(n, kElemBlock / std::max<index_t>(k, 1) + 1, [&](index_t i0, index_t i1) {
       for (index_t i = i0; i < i1; ++i)
         out[i] = T(row_log_volume<decltype(M)::value>(lo + i * k, hi + i * k, k, p, (T*)nullptr));
     });
@@ -91,7 +127,7 @@ void log_volume_backward_cpu(const T* lo, const T* hi, const T* grad, index_t n,
                              T* g_lo, T* g_hi) {
   const auto p = make_params<T>(o.mode, o.volume_temperature, o.intersection_temperature);
   with_mode(o.mode, [&](auto M) {
-    parallel_ranges(n * k, kElemBlock, [&](index_t e0, index_t e1) {
+    run_blocks(n * k, kElemBlock, [&](index_t e0, index_t e1) {
       for (index_t e = e0; e < e1; ++e) {
         T dw;
         log_width<decltype(M)::value>(hi[e] - lo[e], p, &dw);
@@ -110,7 +146,7 @@ void intersection_cpu(const T* lo_a, const T* hi_a, const T* lo_b, const T* hi_b
                       const Options& o, T* lo, T* hi) {
   const auto p = make_params<T>(o.mode, o.volume_temperature, o.intersection_temperature);
   const bool gumbel = o.mode == kGumbel;
-  parallel_ranges(n * k, kElemBlock, [&](index_t e0, index_t e1) {
+  run_blocks(n * k, kElemBlock, [&](index_t e0, index_t e1) {
     for (index_t e = e0; e < e1; ++e) {
       if (gumbel) {
         intersect<true>(lo_a[e], hi_a[e], lo_b[e], hi_b[e], p, lo + e, hi + e);
@@ -131,7 +167,7 @@ void intersection_backward_cpu(const T* lo_a, const T* hi_a, const T* lo_b, cons
                                T* g_lo_b, T* g_hi_b) {
   const auto p = make_params<T>(o.mode, o.volume_temperature, o.intersection_temperature);
   const bool gumbel = o.mode == kGumbel;
-  parallel_ranges(n * k, kElemBlock, [&](index_t e0, index_t e1) {
+  run_blocks(n * k, kElemBlock, [&](index_t e0, index_t e1) {
     for (index_t e = e0; e < e1; ++e) {
       T da, db;
       corner_grad(lo_a[e], lo_b[e], gumbel, o.clip, p, &da, &db);
@@ -155,7 +191,7 @@ constexpr index_t kLaneTile = 256;  // columns per inner loop (lane accumulators
 
 template <class T>
 void transpose_soa(const T* x, index_t m, index_t k, T* xt) {
-  parallel_ranges(m, kElemBlock, [&](index_t j0, index_t j1) {
+  run_blocks(m, kElemBlock, [&](index_t j0, index_t j1) {
     for (index_t d = 0; d < k; ++d)
       for (index_t j = j0; j < j1; ++j) xt[d * m + j] = x[j * k + d];
   });
@@ -244,7 +280,8 @@ TL_ALWAYS_INLINE void dense_backward_rows(const T* __restrict lo_a, const T* __r
   }
 }
 
-// The tile loops compiled twice: for the baseline ISA and, on x86-64, for AVX2 + FMA (chosen at run time).
+// The tile loops compiled three times: for the baseline ISA and, on x86-64, for AVX2 + FMA and for AVX-512
+// (the best one the CPU supports is chosen at run time).
 // Both variants compute the same formulas; FMA contraction can change the last bits, so results are
 // reproducible on one machine (any thread count) but not necessarily across CPU generations.
 template <int MODE, class T>
@@ -260,28 +297,35 @@ void dense_backward_generic(const T* lo_a, const T* hi_a, index_t i0, index_t i1
                             g_lo_a, g_hi_a);
 }
 #ifdef TL_BOXES_X86_DISPATCH
-template <int MODE, class T>
-__attribute__((target("avx2,fma"))) void dense_forward_avx2(const T* la, const T* ha, index_t i0, index_t i1,
-                                                             const T* blo, const T* bhi, index_t m, index_t k,
-                                                             const Params<T>& p, const double* lva, bool log_out,
-                                                             T* out) {
-  dense_forward_rows<MODE>(la, ha, i0, i1, blo, bhi, m, k, p, lva, log_out, out);
+#define TL_BOXES_ISA_VARIANT(NAME, TARGET)                                                                   \
+  template <int MODE, class T>                                                                             \
+  __attribute__((target(TARGET))) void dense_forward_##NAME(const T* la, const T* ha, index_t i0, index_t i1, \
+                                                            const T* blo, const T* bhi, index_t m, index_t k, \
+                                                            const Params<T>& p, const double* lva,          \
+                                                            bool log_out, T* out) {                         \
+    dense_forward_rows<MODE>(la, ha, i0, i1, blo, bhi, m, k, p, lva, log_out, out);                        \
+  }                                                                                                        \
+  template <int MODE, class T>                                                                             \
+  __attribute__((target(TARGET))) void dense_backward_##NAME(                                              \
+      const T* lo_a, const T* hi_a, index_t i0, index_t i1, const T* blo, const T* bhi, index_t m, index_t k, \
+      const T* out, const T* grad, const Params<T>& p, bool log_out, double* lanes, double* part_lo,       \
+      double* part_hi, T* g_lo_a, T* g_hi_a) {                                                             \
+    dense_backward_rows<MODE>(lo_a, hi_a, i0, i1, blo, bhi, m, k, out, grad, p, log_out, lanes, part_lo,    \
+                              part_hi, g_lo_a, g_hi_a);                                                    \
+  }
+TL_BOXES_ISA_VARIANT(avx2, "avx2,fma")
+TL_BOXES_ISA_VARIANT(avx512, "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,prefer-vector-width=512")
+#undef TL_BOXES_ISA_VARIANT
+
+enum class Isa { kBase, kAvx2, kAvx512 };
+Isa cpu_isa() {
+  static const Isa isa = (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
+                             ? Isa::kAvx512
+                             : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? Isa::kAvx2
+                                                                                                  : Isa::kBase;
+  return isa;
 }
-template <int MODE, class T>
-__attribute__((target("avx2,fma"))) void dense_backward_avx2(const T* lo_a, const T* hi_a, index_t i0, index_t i1,
-                                                              const T* blo, const T* bhi, index_t m, index_t k,
-                                                              const T* out, const T* grad, const Params<T>& p,
-                                                              bool log_out, double* lanes, double* part_lo,
-                                                              double* part_hi, T* g_lo_a, T* g_hi_a) {
-  dense_backward_rows<MODE>(lo_a, hi_a, i0, i1, blo, bhi, m, k, out, grad, p, log_out, lanes, part_lo, part_hi,
-                            g_lo_a, g_hi_a);
-}
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
-#else
-bool has_avx2() { return false; }
 #endif
 
 template <int MODE, class T>
@@ -291,10 +335,12 @@ void containment_dense(const T* lo_a, const T* hi_a, index_t n, const T* lo_b, c
   std::vector<T> bt(static_cast<size_t>(2 * k * m));
   transpose_soa(lo_b, m, k, bt.data());
   transpose_soa(hi_b, m, k, bt.data() + k * m);
-  parallel_ranges(n, kRowBlock, [&](index_t i0, index_t i1) {
+  run_blocks(n, kRowBlock, [&](index_t i0, index_t i1) {
 #ifdef TL_BOXES_X86_DISPATCH
-    if (has_avx2()) {
-      dense_forward_avx2<MODE>(lo_a, hi_a, i0, i1, bt.data(), bt.data() + k * m, m, k, p, lva.data(), log_out, out);
+    const Isa isa = cpu_isa();
+    if (isa != Isa::kBase) {
+      (isa == Isa::kAvx512 ? dense_forward_avx512<MODE, T> : dense_forward_avx2<MODE, T>)(
+          lo_a, hi_a, i0, i1, bt.data(), bt.data() + k * m, m, k, p, lva.data(), log_out, out);
       return;
     }
 #endif
@@ -324,22 +370,24 @@ void containment_dense_backward(const T* lo_a, const T* hi_a, index_t n, const T
   transpose_soa(lo_b, m, k, bt.data());
   transpose_soa(hi_b, m, k, bt.data() + k * m);
   std::vector<double> partial(static_cast<size_t>(blocks * 2 * k * m));  // per block: lo (k x m), hi (k x m)
-  parallel_for(blocks, [&](index_t b) {
+  run_each_block(blocks, [&](index_t b) {
     double* part = partial.data() + b * 2 * k * m;
     std::fill(part, part + 2 * k * m, 0.0);
     std::vector<double> lanes(static_cast<size_t>(2 * k * kLaneTile));
     const index_t i0 = b * rows, i1 = std::min(n, (b + 1) * rows);
 #ifdef TL_BOXES_X86_DISPATCH
-    if (has_avx2()) {
-      dense_backward_avx2<MODE>(lo_a, hi_a, i0, i1, bt.data(), bt.data() + k * m, m, k, out, grad, p, log_out,
-                                lanes.data(), part, part + k * m, g_lo_a, g_hi_a);
+    const Isa isa = cpu_isa();
+    if (isa != Isa::kBase) {
+      (isa == Isa::kAvx512 ? dense_backward_avx512<MODE, T> : dense_backward_avx2<MODE, T>)(
+          lo_a, hi_a, i0, i1, bt.data(), bt.data() + k * m, m, k, out, grad, p, log_out, lanes.data(), part,
+          part + k * m, g_lo_a, g_hi_a);
       return;
     }
 #endif
     dense_backward_generic<MODE>(lo_a, hi_a, i0, i1, bt.data(), bt.data() + k * m, m, k, out, grad, p, log_out,
                                  lanes.data(), part, part + k * m, g_lo_a, g_hi_a);
   });
-  parallel_ranges(m, 256, [&](index_t j0, index_t j1) {
+  run_blocks(m, 256, [&](index_t j0, index_t j1) {
     for (index_t j = j0; j < j1; ++j) {
       for (index_t d = 0; d < k; ++d) {
         double sl = 0.0, sh = 0.0;
@@ -375,7 +423,7 @@ void containment_pairs_cpu(const T* lo_a, const T* hi_a, index_t n, const T* lo_
   with_mode(o.mode, [&](auto M) {
     constexpr int MODE = decltype(M)::value;
     const std::vector<double> lva = log_volumes<MODE>(lo_a, hi_a, n, k, prm);
-    parallel_ranges(p, kElemBlock / std::max<index_t>(k, 1) + 1, [&](index_t q0, index_t q1) {
+    run_blocks(p, kElemBlock / std::max<index_t>(k, 1) + 1, [&](index_t q0, index_t q1) {
       for (index_t q = q0; q < q1; ++q) {
         const index_t i = idx_a[q], j = idx_b[q];
         double s = 0.0;
@@ -401,7 +449,7 @@ void containment_pairs_backward_cpu(const T* lo_a, const T* hi_a, index_t n, con
     std::vector<index_t> order, offsets;
     // Gradients of the a rows (intersection terms and -log vol(a_i)).
     group_by_row(idx_a, p, n, order, offsets);
-    parallel_ranges(n, kRowBlock, [&](index_t i0, index_t i1) {
+    run_blocks(n, kRowBlock, [&](index_t i0, index_t i1) {
       std::vector<double> acc(static_cast<size_t>(2 * k));
       std::vector<T> dw(static_cast<size_t>(k));
       for (index_t i = i0; i < i1; ++i) {
@@ -431,7 +479,7 @@ void containment_pairs_backward_cpu(const T* lo_a, const T* hi_a, index_t n, con
     });
     // Gradients of the b rows.
     group_by_row(idx_b, p, m, order, offsets);
-    parallel_ranges(m, kRowBlock, [&](index_t j0, index_t j1) {
+    run_blocks(m, kRowBlock, [&](index_t j0, index_t j1) {
       std::vector<double> acc(static_cast<size_t>(2 * k));
       for (index_t j = j0; j < j1; ++j) {
         const T* lb = lo_b + j * k;
