@@ -82,7 +82,8 @@ def _needs_grad(*xs) -> bool:
 # --------------------------------------------------------------------------------- native calls (CPU)
 
 def _np(x):
-    return x.detach().numpy() if is_torch(x) else x
+    # numpy's copy of a non-contiguous (e.g. expanded) gradient is cheaper than torch's for these sizes
+    return np.ascontiguousarray(x.detach().numpy()) if is_torch(x) else x
 
 
 def _cpu(name: str, be: Backend, *args):
@@ -230,7 +231,7 @@ def _functions():
         def backward(ctx, grad):
             lo, hi = ctx.saved_tensors
             be, mode, vt, it = ctx.cfg
-            g_lo, g_hi = _log_volume_bwd(be, lo, hi, grad.contiguous(), mode, vt, it)
+            g_lo, g_hi = _log_volume_bwd(be, lo, hi, _contiguous(grad), mode, vt, it)
             return g_lo, g_hi, None, None, None, None
 
     class Intersection(torch.autograd.Function):
@@ -262,7 +263,7 @@ def _functions():
         def backward(ctx, grad):
             la, ha, lb, hb, out = ctx.saved_tensors
             be, mode, vt, it, log = ctx.cfg
-            gs = _containment_bwd(be, la, ha, lb, hb, out, grad.contiguous(), mode, vt, it, log)
+            gs = _containment_bwd(be, la, ha, lb, hb, out, _contiguous(grad), mode, vt, it, log)
             return (*gs, None, None, None, None, None)
 
     class ContainmentPairs(torch.autograd.Function):
@@ -278,7 +279,7 @@ def _functions():
         def backward(ctx, grad):
             la, ha, lb, hb, ia, ib, out = ctx.saved_tensors
             be, mode, vt, it, log = ctx.cfg
-            gs = _pairs_bwd(be, la, ha, lb, hb, ia, ib, out, grad.contiguous(), mode, vt, it, log)
+            gs = _pairs_bwd(be, la, ha, lb, hb, ia, ib, out, _contiguous(grad), mode, vt, it, log)
             return (*gs, None, None, None, None, None, None, None)
 
     _FUNCTIONS.update(log_volume=LogVolume, intersection=Intersection, containment=Containment,
@@ -514,6 +515,11 @@ def _index_like(idx, be: Backend):
     import torch
 
     return torch.as_tensor(np.asarray(idx) if not is_torch(idx) else idx, device=be.device)
+
+
+def _contiguous(grad):
+    """Incoming gradients: CUDA ones made contiguous by torch; CPU ones are copied by numpy in ``_cpu``."""
+    return grad.contiguous() if grad.device.type == "cuda" else grad
 
 
 def _detach(x):
