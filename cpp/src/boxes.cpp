@@ -436,74 +436,75 @@ void containment_pairs_cpu(const T* lo_a, const T* hi_a, index_t n, const T* lo_
   });
 }
 
-// Backward of the paired containment: pairs are grouped by their a row (then by their b row) with a stable
-// counting sort; each row's gradient is summed over its pairs in increasing pair order by one task.
+// Gradients of the rows of one side (SIDE_A: the a rows, including the -log vol(a_i) term; else the b rows)
+// of the paired containment. order/offsets group the pairs by that side's row (stable counting sort); each
+// row's gradient is summed over its pairs in increasing pair order by one task.
+template <int MODE, bool SIDE_A, class T>
+void pairs_backward_side(const T* lo_a, const T* hi_a, const T* lo_b, const T* hi_b, index_t rows, index_t k,
+                         const std::int64_t* idx_other, const std::vector<index_t>& order,
+                         const std::vector<index_t>& offsets, const T* out, const T* grad, const Params<T>& prm,
+                         bool log_out, T* g_lo, T* g_hi) {
+  const T* own_lo = SIDE_A ? lo_a : lo_b;
+  const T* own_hi = SIDE_A ? hi_a : hi_b;
+  const T* oth_lo = SIDE_A ? lo_b : lo_a;
+  const T* oth_hi = SIDE_A ? hi_b : hi_a;
+  run_blocks(rows, kRowBlock, [&](index_t r0, index_t r1) {
+    std::vector<double> acc(static_cast<size_t>(2 * k));
+    std::vector<T> dw(static_cast<size_t>(k));
+    for (index_t r = r0; r < r1; ++r) {
+      const T* ml = own_lo + r * k;
+      const T* mh = own_hi + r * k;
+      std::fill(acc.begin(), acc.end(), 0.0);
+      double total = 0.0;
+      for (index_t t = offsets[r]; t < offsets[r + 1]; ++t) {
+        const index_t q = order[t];
+        const double g = log_out ? double(grad[q]) : double(grad[q]) * double(out[q]);
+        if (g == 0.0) continue;
+        total += g;
+        const T* ol = oth_lo + idx_other[q] * k;
+        const T* oh = oth_hi + idx_other[q] * k;
+        for (index_t d = 0; d < k; ++d) {
+          if (SIDE_A) {
+            const auto c = inter_log_width_grad<MODE, T, double>(ml[d], mh[d], ol[d], oh[d], prm, g);
+            acc[d] += c.lo_a;
+            acc[k + d] += c.hi_a;
+          } else {
+            const auto c = inter_log_width_grad<MODE, T, double>(ol[d], oh[d], ml[d], mh[d], prm, g);
+            acc[d] += c.lo_b;
+            acc[k + d] += c.hi_b;
+          }
+        }
+      }
+      if (SIDE_A) {
+        row_log_volume<MODE>(ml, mh, k, prm, dw.data());
+        for (index_t d = 0; d < k; ++d) {
+          acc[d] += total * double(dw[d]);
+          acc[k + d] -= total * double(dw[d]);
+        }
+      }
+      for (index_t d = 0; d < k; ++d) {
+        g_lo[r * k + d] = T(acc[d]);
+        g_hi[r * k + d] = T(acc[k + d]);
+      }
+    }
+  });
+}
+
 template <class T>
 void containment_pairs_backward_cpu(const T* lo_a, const T* hi_a, index_t n, const T* lo_b, const T* hi_b,
                                     index_t m, index_t k, const std::int64_t* idx_a, const std::int64_t* idx_b,
                                     index_t p, const T* out, const T* grad, const Options& o, T* g_lo_a,
                                     T* g_hi_a, T* g_lo_b, T* g_hi_b) {
   const auto prm = make_params<T>(o.mode, o.volume_temperature, o.intersection_temperature);
-  auto pair_g = [&](index_t q) { return o.log ? double(grad[q]) : double(grad[q]) * double(out[q]); };
   with_mode(o.mode, [&](auto M) {
     constexpr int MODE = decltype(M)::value;
     std::vector<index_t> order, offsets;
-    // Gradients of the a rows (intersection terms and -log vol(a_i)).
     group_by_row(idx_a, p, n, order, offsets);
-    run_blocks(n, kRowBlock, [&](index_t i0, index_t i1) {
-      std::vector<double> acc(static_cast<size_t>(2 * k));
-      std::vector<T> dw(static_cast<size_t>(k));
-      for (index_t i = i0; i < i1; ++i) {
-        const T* la = lo_a + i * k;
-        const T* ha = hi_a + i * k;
-        std::fill(acc.begin(), acc.end(), 0.0);
-        double total = 0.0;
-        for (index_t t = offsets[i]; t < offsets[i + 1]; ++t) {
-          const index_t q = order[t];
-          const double g = pair_g(q);
-          if (g == 0.0) continue;
-          total += g;
-          const T* lb = lo_b + idx_b[q] * k;
-          const T* hb = hi_b + idx_b[q] * k;
-          for (index_t d = 0; d < k; ++d) {
-            const auto c = inter_log_width_grad<MODE, T, double>(la[d], ha[d], lb[d], hb[d], prm, g);
-            acc[d] += c.lo_a;
-            acc[k + d] += c.hi_a;
-          }
-        }
-        row_log_volume<MODE>(la, ha, k, prm, dw.data());
-        for (index_t d = 0; d < k; ++d) {
-          g_lo_a[i * k + d] = T(acc[d] + total * double(dw[d]));
-          g_hi_a[i * k + d] = T(acc[k + d] - total * double(dw[d]));
-        }
-      }
-    });
-    // Gradients of the b rows.
+    pairs_backward_side<MODE, true>(lo_a, hi_a, lo_b, hi_b, n, k, idx_b, order, offsets, out, grad, prm, o.log,
+                                    g_lo_a, g_hi_a);
     group_by_row(idx_b, p, m, order, offsets);
-    run_blocks(m, kRowBlock, [&](index_t j0, index_t j1) {
-      std::vector<double> acc(static_cast<size_t>(2 * k));
-      for (index_t j = j0; j < j1; ++j) {
-        const T* lb = lo_b + j * k;
-        const T* hb = hi_b + j * k;
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (index_t t = offsets[j]; t < offsets[j + 1]; ++t) {
-          const index_t q = order[t];
-          const double g = pair_g(q);
-          if (g == 0.0) continue;
-          const T* la = lo_a + idx_a[q] * k;
-          const T* ha = hi_a + idx_a[q] * k;
-          for (index_t d = 0; d < k; ++d) {
-            const auto c = inter_log_width_grad<MODE, T, double>(la[d], ha[d], lb[d], hb[d], prm, g);
-            acc[d] += c.lo_b;
-            acc[k + d] += c.hi_b;
-          }
-        }
-        for (index_t d = 0; d < k; ++d) {
-          g_lo_b[j * k + d] = T(acc[d]);
-          g_hi_b[j * k + d] = T(acc[k + d]);
-        }
-      }
-    });
+    pairs_backward_side<MODE, false>(lo_a, hi_a, lo_b, hi_b, m, k, idx_a, order, offsets, out, grad, prm, o.log,
+                                     g_lo_b, g_hi_b);
   });
 }
 

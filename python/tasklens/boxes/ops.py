@@ -28,6 +28,12 @@ Special boxes: *flipped* boxes (``lo > hi`` in some dimension) and *zero-width* 
 hard width is clamped to ``eps`` (log-width ``log(1e-13) = -29.93``, gradient 0 below ``eps``), and their
 soft/gumbel width is the softplus of a negative number (small, positive, smooth). The intersection of
 *disjoint* boxes is a flipped box; its volume is therefore tiny but positive, never 0 or NaN.
+
+Numerics: per-element math runs in the input dtype (shared with the CUDA kernels through
+``cpp/include/tasklens/boxes_math.h``); sums over dimensions and over pairs are accumulated in float64. CPU
+kernels flush denormal intermediates to zero (they lie below 1e-38 / 1e-308 and cannot change a result) and
+are bit-identical for any thread count on a given machine (the vectorised loops are chosen per CPU: AVX-512,
+AVX2+FMA or baseline, whose fused multiply-adds may differ in the last bits).
 """
 
 from __future__ import annotations
@@ -390,7 +396,7 @@ _CONTAINMENT_DOC = r"""
 
     Special cases: :math:`d = 1` when a is nested in b (hard and soft modes; slightly below 1 in gumbel mode,
     whose intersection is tighter than the hard one), close to 0 (never exactly 0, never NaN) for disjoint
-    boxes, :math:`d(a, a) = 1` for identical boxes in hard and soft modes. Zero-width and flipped boxes are
+    boxes, :math:`d(a, a) = 1` (up to rounding) for identical boxes in hard and soft modes. Zero-width and flipped boxes are
     allowed; their widths are clamped to ``1e-13`` (hard) or smoothed by the softplus, so the result stays
     finite. The score is not symmetric: :math:`d(a, b) \ne d(b, a)` in general.
 """
