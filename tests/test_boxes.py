@@ -379,3 +379,43 @@ def test_cuda_matches_cpu(rng, mode, dtype):
         assert out.device.type == dev
     for a, b in zip(res["cpu"], res["cuda"]):
         torch.testing.assert_close(b, a, **tol)
+
+
+@pytest.mark.parametrize("isa", ["baseline", "avx2", "avx512"])
+def test_every_cpu_kernel_variant_matches_reference(isa):
+    """The dense CPU loops exist for the baseline ISA, AVX2 and AVX-512 (best one picked at run time);
+    TASKLENS_BOXES_ISA caps the choice, so each variant the machine can run is checked in a subprocess."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np, torch, tasklens.boxes as tb, json
+rng = np.random.default_rng(3)
+lo = rng.uniform(-1, 1, (37, 5)); hi = lo + rng.uniform(0.01, 1, (37, 5))
+out = {}
+for mode in ("hard", "soft", "gumbel"):
+    for dt in (torch.float32, torch.float64):
+        a, b = torch.tensor(lo, dtype=dt, requires_grad=True), torch.tensor(hi, dtype=dt, requires_grad=True)
+        d = tb.containment(a, b, mode=mode)
+        ga, gb = torch.autograd.grad((d * torch.arange(37.0, dtype=dt)).sum(), (a, b))
+        out[f"{mode}-{dt}"] = [d.tolist(), ga.tolist(), gb.tolist()]
+print(json.dumps(out))
+"""
+    env = dict(os.environ, TASKLENS_BOXES_ISA=isa)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    import json
+
+    got = json.loads(res.stdout)
+    rng = np.random.default_rng(3)
+    lo = rng.uniform(-1, 1, (37, 5))
+    hi = lo + rng.uniform(0.01, 1, (37, 5))
+    for mode in MODES:
+        a, b = t64(lo, hi)
+        ref = ref_containment(a, b, a, b, mode)
+        ga, gb = torch.autograd.grad((ref * torch.arange(37.0, dtype=torch.float64)).sum(), (a, b))
+        for dt, tol in (("torch.float32", 2e-4), ("torch.float64", 1e-9)):
+            d, g1, g2 = (torch.tensor(x, dtype=torch.float64) for x in got[f"{mode}-{dt}"])
+            torch.testing.assert_close(d, ref.detach(), rtol=tol, atol=tol * 1e-2)
+            torch.testing.assert_close(g1, ga, rtol=tol, atol=tol * float(ga.abs().max()))
+            torch.testing.assert_close(g2, gb, rtol=tol, atol=tol * float(gb.abs().max()))

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -318,12 +319,22 @@ TL_BOXES_ISA_VARIANT(avx512, "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,prefer
 #undef TL_BOXES_ISA_VARIANT
 
 enum class Isa { kBase, kAvx2, kAvx512 };
+// The best variant the CPU supports; the environment variable TASKLENS_BOXES_ISA (baseline, avx2, avx512),
+// read once, caps it (used by the tests to exercise every variant on one machine).
+Isa detect_isa() {
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+  Isa best = avx512 ? Isa::kAvx512 : (avx2 ? Isa::kAvx2 : Isa::kBase);
+  if (const char* cap = std::getenv("TASKLENS_BOXES_ISA")) {
+    const std::string c(cap);
+    if (c == "baseline") best = Isa::kBase;
+    else if (c == "avx2" && best == Isa::kAvx512) best = Isa::kAvx2;
+  }
+  return best;
+}
 Isa cpu_isa() {
-  static const Isa isa = (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
-                             ? Isa::kAvx512
-                             : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? Isa::kAvx2
-                                                                                                  : Isa::kBase;
+  static const Isa isa = detect_isa();
   return isa;
 }
 #endif
