@@ -128,7 +128,7 @@ class HScoreAccumulator:
     >>> x, y = rng.normal(size=(1000, 8)), rng.integers(0, 3, 1000)
     >>> acc = HScoreAccumulator(8, 3)
     >>> for i in range(0, 1000, 300):
-    ...     acc.update(x[i:i + 300], y[i:i + 300])
+    ...     _ = acc.update(x[i:i + 300], y[i:i + 300])
     >>> bool(np.isclose(acc.score(), hscore(x, y)))
     True
     """
