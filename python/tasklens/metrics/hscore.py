@@ -92,7 +92,9 @@ def hscore_from_state(state: dict, *, shrinkage: str | None = None, rtol: float 
     dev *= np.sqrt(counts / n)[..., None]
     proj = dev.reshape(-1, f) @ vec  # (T*C, F)
     h = (proj * proj) @ inv
-    return between_scale * h.reshape(t, -1).sum(axis=1)
+    h = between_scale * h.reshape(t, -1).sum(axis=1)
+    h[(counts > 0).sum(axis=1) <= 1] = 0.0  # one class: the between-class covariance is exactly 0
+    return h
 
 
 class HScoreAccumulator:
@@ -365,11 +367,11 @@ class _CudaEngine:
             yb = y[r0:r0 + acc.block_rows].contiguous()
             offset = (mean_b - st["shift"]).contiguous()
             segments = C.hscore_class_sum_segments_cuda(rows, f, t)
-            partial = torch.empty((segments, t, c, f), **f64)
+            partial = torch.empty(segments * t * c * f + t * c, **f64)
             C.hscore_class_sums_cuda(ptr(xc), rows, f, ptr(yb), t, c, ptr(offset), ptr(st["class_sums"]),
                                      ptr(st["class_counts"]), ptr(partial), segments, is_double, device, stream)
             gram = torch.matmul(xc.T, xc).to(torch.float64).contiguous()
-            work = torch.empty(4 * f + 8, **f64)
+            work = torch.empty(6 * f + 8, **f64)
             C.hscore_merge_moments_cuda(f, float(st["n"]), ptr(st["mean"]), ptr(st["scatter"]), ptr(st["v3"]),
                                         ptr(st["q4"]), float(rows), ptr(mean_b), ptr(gram), ptr(v3_b), ptr(q4_b),
                                         ptr(work), device, stream)
