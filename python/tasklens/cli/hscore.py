@@ -41,6 +41,12 @@ def load_array(spec: str) -> np.ndarray:
     raise ValueError(f"{path}: unsupported file type {ext!r}; use .npy, .npz or .parquet")
 
 
+def load_features(spec: str) -> np.ndarray:
+    """Like :func:`load_array`, with a single column read as features of shape (N, 1)."""
+    arr = load_array(spec)
+    return arr[:, None] if arr.ndim == 1 else arr
+
+
 def _print(result, as_json: bool, name: str) -> None:
     values = np.atleast_1d(np.asarray(result, dtype=np.float64))
     if as_json:
@@ -80,7 +86,7 @@ def register(sub) -> None:
 def run_hscore(args) -> int:
     from tasklens.metrics import hscore
 
-    h = hscore(load_array(args.features), load_array(args.labels), shrinkage=args.shrinkage, rtol=args.rtol)
+    h = hscore(load_features(args.features), load_array(args.labels), shrinkage=args.shrinkage, rtol=args.rtol)
     _print(h, args.json, "hscore")
     return 0
 
@@ -93,9 +99,9 @@ def run_transferability(args) -> int:
         try:
             optimal = float(optimal)
         except ValueError:
-            optimal = np.asarray(load_array(optimal))
+            optimal = np.asarray(load_features(optimal))
     inputs = None if args.inputs is None else np.asarray(load_array(args.inputs))
-    r = transferability(load_array(args.source), np.asarray(load_array(args.labels)), optimal=optimal,
+    r = transferability(load_features(args.source), np.asarray(load_array(args.labels)), optimal=optimal,
                         inputs=inputs, k=args.k, shrinkage=args.shrinkage)
     _print(r, args.json, "transferability")
     return 0
