@@ -20,80 +20,66 @@ namespace {
 
 constexpr index_t W = kFeatureTile;
 
-// Class sums of the rows [0, rows) for the columns [f0, f0 + width) into a tile-major scratch
-// acc[(t * classes + c) * width + j]: each row is read once and added to one accumulator per target.
-template <index_t Width, class T>
-inline void scatter_rows_fixed(const T* xc, index_t rows, index_t features, index_t f0, const std::int64_t* labels,
-                               index_t targets, index_t classes, double* acc) {
-  double v[Width];
-  for (index_t r = 0; r < rows; ++r) {
-    const T* row = xc + r * features + f0;
-    for (index_t j = 0; j < Width; ++j) v[j] = static_cast<double>(row[j]);
-    const std::int64_t* lab = labels + r * targets;
-    for (index_t t = 0; t < targets; ++t) {
-      double* out = acc + (t * classes + lab[t]) * Width;
-      for (index_t j = 0; j < Width; ++j) out[j] += v[j];
-    }
-  }
-}
+// Class sums, one feature tile of kClassTile columns at a time. The tile of the block is first copied, as
+// float64, into a contiguous rows x kClassTile buffer (L2 resident); then, for each target in turn, the rows
+// are counting-sorted by class and each class's rows are summed in registers: rows at even positions of the
+// class list into one accumulator, odd positions into another (two independent chains), added at the end.
+// The AVX2 and portable loops perform identical additions in the same order.
+constexpr index_t kClassTile = 16;
 
-template <class T>
-inline void scatter_rows(const T* xc, index_t rows, index_t features, index_t f0, index_t width,
-                         const std::int64_t* labels, index_t targets, index_t classes, double* acc) {
-  switch (width) {
-    case 8: return scatter_rows_fixed<8>(xc, rows, features, f0, labels, targets, classes, acc);
-    case 16: return scatter_rows_fixed<16>(xc, rows, features, f0, labels, targets, classes, acc);
-    case 32: return scatter_rows_fixed<32>(xc, rows, features, f0, labels, targets, classes, acc);
-    case 64: return scatter_rows_fixed<64>(xc, rows, features, f0, labels, targets, classes, acc);
-    default: break;
-  }
-  double v[W];
-  for (index_t r = 0; r < rows; ++r) {
-    const T* row = xc + r * features + f0;
-    for (index_t j = 0; j < width; ++j) v[j] = static_cast<double>(row[j]);
-    const std::int64_t* lab = labels + r * targets;
-    for (index_t t = 0; t < targets; ++t) {
-      double* out = acc + (t * classes + lab[t]) * width;
-      for (index_t j = 0; j < width; ++j) out[j] += v[j];
+inline void class_sum_rows(const double* tile, const std::int32_t* idx, index_t count, double* out) {
+  double even[kClassTile] = {0}, odd[kClassTile] = {0};
+  index_t k = 0;
+  for (; k + 1 < count; k += 2) {
+    const double* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
+    const double* b = tile + static_cast<index_t>(idx[k + 1]) * kClassTile;
+    for (index_t j = 0; j < kClassTile; ++j) {
+      even[j] += a[j];
+      odd[j] += b[j];
     }
   }
+  if (k < count) {
+    const double* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
+    for (index_t j = 0; j < kClassTile; ++j) even[j] += a[j];
+  }
+  for (index_t j = 0; j < kClassTile; ++j) out[j] = even[j] + odd[j];
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
-// AVX2 version of scatter_rows_fixed (Width a multiple of 4): same additions in the same order, so the
-// results are bit-identical to the portable loop; chosen at run time when the CPU supports AVX2.
-template <index_t Width>
-__attribute__((target("avx2"))) void scatter_rows_avx2(const float* xc, index_t rows, index_t features, index_t f0,
-                                                       const std::int64_t* labels, index_t targets,
-                                                       index_t classes, double* acc) {
-  constexpr int V = static_cast<int>(Width / 4);
-  for (index_t r = 0; r < rows; ++r) {
-    const float* row = xc + r * features + f0;
-    __m256d v[V];
-    for (int k = 0; k < V; ++k) v[k] = _mm256_cvtps_pd(_mm_loadu_ps(row + 4 * k));
-    const std::int64_t* lab = labels + r * targets;
-    for (index_t t = 0; t < targets; ++t) {
-      double* out = acc + (t * classes + lab[t]) * Width;
-      for (int k = 0; k < V; ++k) _mm256_storeu_pd(out + 4 * k, _mm256_add_pd(_mm256_loadu_pd(out + 4 * k), v[k]));
-    }
+__attribute__((target("avx2"))) void class_sum_rows_avx2(const double* tile, const std::int32_t* idx,
+                                                         index_t count, double* out) {
+  __m256d e0 = _mm256_setzero_pd(), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
+  index_t k = 0;
+  for (; k + 1 < count; k += 2) {
+    const double* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
+    const double* b = tile + static_cast<index_t>(idx[k + 1]) * kClassTile;
+    e0 = _mm256_add_pd(e0, _mm256_loadu_pd(a));
+    e1 = _mm256_add_pd(e1, _mm256_loadu_pd(a + 4));
+    e2 = _mm256_add_pd(e2, _mm256_loadu_pd(a + 8));
+    e3 = _mm256_add_pd(e3, _mm256_loadu_pd(a + 12));
+    o0 = _mm256_add_pd(o0, _mm256_loadu_pd(b));
+    o1 = _mm256_add_pd(o1, _mm256_loadu_pd(b + 4));
+    o2 = _mm256_add_pd(o2, _mm256_loadu_pd(b + 8));
+    o3 = _mm256_add_pd(o3, _mm256_loadu_pd(b + 12));
   }
-}
-template <index_t Width>
-__attribute__((target("avx2"))) void scatter_rows_avx2(const double* xc, index_t rows, index_t features,
-                                                       index_t f0, const std::int64_t* labels, index_t targets,
-                                                       index_t classes, double* acc) {
-  constexpr int V = static_cast<int>(Width / 4);
-  for (index_t r = 0; r < rows; ++r) {
-    const double* row = xc + r * features + f0;
-    __m256d v[V];
-    for (int k = 0; k < V; ++k) v[k] = _mm256_loadu_pd(row + 4 * k);
-    const std::int64_t* lab = labels + r * targets;
-    for (index_t t = 0; t < targets; ++t) {
-      double* out = acc + (t * classes + lab[t]) * Width;
-      for (int k = 0; k < V; ++k) _mm256_storeu_pd(out + 4 * k, _mm256_add_pd(_mm256_loadu_pd(out + 4 * k), v[k]));
-    }
+  if (k < count) {
+    const double* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
+    e0 = _mm256_add_pd(e0, _mm256_loadu_pd(a));
+    e1 = _mm256_add_pd(e1, _mm256_loadu_pd(a + 4));
+    e2 = _mm256_add_pd(e2, _mm256_loadu_pd(a + 8));
+    e3 = _mm256_add_pd(e3, _mm256_loadu_pd(a + 12));
   }
+  _mm256_storeu_pd(out, _mm256_add_pd(e0, o0));
+  _mm256_storeu_pd(out + 4, _mm256_add_pd(e1, o1));
+  _mm256_storeu_pd(out + 8, _mm256_add_pd(e2, o2));
+  _mm256_storeu_pd(out + 12, _mm256_add_pd(e3, o3));
 }
+
+__attribute__((target("avx2"))) inline __m256d load4(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+__attribute__((target("avx2"))) inline __m256d load4(const double* p) { return _mm256_loadu_pd(p); }
+__attribute__((target("avx2"))) inline void store4(float* p, __m256d v) { _mm_storeu_ps(p, _mm256_cvtpd_ps(v)); }
+__attribute__((target("avx2"))) inline void store4(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
+
 inline bool have_avx2() {
   static const bool ok = __builtin_cpu_supports("avx2");
   return ok;
@@ -101,79 +87,119 @@ inline bool have_avx2() {
 #define TL_HSCORE_AVX2 1
 #endif
 
-template <class T>
-void scatter_rows_dispatch(const T* xc, index_t rows, index_t F, index_t f0, index_t w, const std::int64_t* labels,
-                           index_t targets, index_t classes, double* acc) {
+inline void class_sum_rows_dispatch(const double* tile, const std::int32_t* idx, index_t count, double* out) {
 #ifdef TL_HSCORE_AVX2
-  if (have_avx2()) {
-    switch (w) {
-      case 8: return scatter_rows_avx2<8>(xc, rows, F, f0, labels, targets, classes, acc);
-      case 16: return scatter_rows_avx2<16>(xc, rows, F, f0, labels, targets, classes, acc);
-      case 32: return scatter_rows_avx2<32>(xc, rows, F, f0, labels, targets, classes, acc);
-      case 64: return scatter_rows_avx2<64>(xc, rows, F, f0, labels, targets, classes, acc);
-      default: break;
-    }
-  }
+  if (have_avx2()) return class_sum_rows_avx2(tile, idx, count, out);
 #endif
-  scatter_rows(xc, rows, F, f0, w, labels, targets, classes, acc);
+  class_sum_rows(tile, idx, count, out);
 }
 
-// Feature tile width of the class-sum kernel: the widest of 64, 32, 16, 8 whose accumulators
-// (targets x classes x width doubles) fit in about 8 MiB (measured: wider tiles win while the scratch stays in L2/L3). Depends on the sizes only.
-inline index_t class_tile_width(index_t targets, index_t classes) {
-  index_t w = W;
-  while (w > 8 && targets * classes * w * static_cast<index_t>(sizeof(double)) > (index_t(1) << 23)) w /= 2;
-  return w;
-}
+// Row kernels of block_moments. Each works on one row; the portable and the AVX2 versions perform the same
+// float64 operations in the same order (lane k of the 4-lane accumulators takes the features f = k mod 4,
+// in increasing f; lanes are added as (l0 + l1) + (l2 + l3)), so results are bit-identical across CPUs.
 
-// Column sums of a row range (fixed row order) for the columns [f0, f0 + width).
+// part[f] += x[f] for one row.
 template <class T>
-void column_sums(const T* x, index_t rows, index_t features, index_t f0, index_t width,
-                                  double* acc) {
-  for (index_t r = 0; r < rows; ++r) {
-    const T* row = x + r * features + f0;
-    for (index_t j = 0; j < width; ++j) acc[j] += static_cast<double>(row[j]);
+inline void add_row(const T* x, index_t features, double* part) {
+  for (index_t f = 0; f < features; ++f) part[f] += static_cast<double>(x[f]);
+}
+
+// xc = x - mean (stored in T); returns a = sum_f (x_f - mean_f)^2; then v3p[f] += a * xc[f].
+template <class T>
+inline double centre_row(const T* x, index_t features, const double* mean, T* xc, double* v3p) {
+  double lane[4] = {0, 0, 0, 0};
+  for (index_t f = 0; f < features; ++f) {
+    const double u = centred(x[f], mean[f]);
+    xc[f] = static_cast<T>(u);
+    lane[f & 3] += u * u;
   }
+  const double a = (lane[0] + lane[1]) + (lane[2] + lane[3]);
+  for (index_t f = 0; f < features; ++f) v3p[f] += a * static_cast<double>(xc[f]);
+  return a;
+}
+
+#ifdef TL_HSCORE_AVX2
+
+template <class T>
+__attribute__((target("avx2"))) void add_row_avx2(const T* x, index_t features, double* part) {
+  const index_t f4 = features & ~index_t(3);
+  for (index_t f = 0; f < f4; f += 4) _mm256_storeu_pd(part + f, _mm256_add_pd(_mm256_loadu_pd(part + f), load4(x + f)));
+  for (index_t f = f4; f < features; ++f) part[f] += static_cast<double>(x[f]);
+}
+
+template <class T>
+__attribute__((target("avx2"))) double centre_row_avx2(const T* x, index_t features, const double* mean, T* xc,
+                                                       double* v3p) {
+  const index_t f4 = features & ~index_t(3);
+  __m256d acc = _mm256_setzero_pd();
+  for (index_t f = 0; f < f4; f += 4) {
+    const __m256d u = _mm256_sub_pd(load4(x + f), _mm256_loadu_pd(mean + f));
+    store4(xc + f, u);
+    acc = _mm256_add_pd(acc, _mm256_mul_pd(u, u));
+  }
+  double lane[4];
+  _mm256_storeu_pd(lane, acc);
+  for (index_t f = f4; f < features; ++f) {
+    const double u = centred(x[f], mean[f]);
+    xc[f] = static_cast<T>(u);
+    lane[f & 3] += u * u;
+  }
+  const double a = (lane[0] + lane[1]) + (lane[2] + lane[3]);
+  const __m256d av = _mm256_set1_pd(a);
+  for (index_t f = 0; f < f4; f += 4)
+    _mm256_storeu_pd(v3p + f, _mm256_add_pd(_mm256_loadu_pd(v3p + f), _mm256_mul_pd(av, load4(xc + f))));
+  for (index_t f = f4; f < features; ++f) v3p[f] += a * static_cast<double>(xc[f]);
+  return a;
+}
+#endif
+
+template <class T>
+inline void add_row_dispatch(const T* x, index_t features, double* part) {
+#ifdef TL_HSCORE_AVX2
+  if (have_avx2()) return add_row_avx2(x, features, part);
+#endif
+  add_row(x, features, part);
+}
+
+template <class T>
+inline double centre_row_dispatch(const T* x, index_t features, const double* mean, T* xc, double* v3p) {
+#ifdef TL_HSCORE_AVX2
+  if (have_avx2()) return centre_row_avx2(x, features, mean, xc, v3p);
+#endif
+  return centre_row(x, features, mean, xc, v3p);
 }
 
 }  // namespace
 
 template <class T>
 double block_moments_cpu(const T* x, index_t rows, index_t features, double* mean, T* xc, double* v3) {
-  const index_t tiles = (features + W - 1) / W;
-  // Column means: one task per feature tile, rows in order.
-  parallel_for(tiles, [&](index_t t) {
-    const index_t f0 = t * W, width = std::min(W, features - f0);
-    double acc[W] = {0};
-    column_sums(x, rows, features, f0, width, acc);
-    for (index_t j = 0; j < width; ++j) mean[f0 + j] = rows > 0 ? acc[j] / static_cast<double>(rows) : 0.0;
+  // Row blocks of kRowBlock rows: each task sums its rows in order into its own partial vector; partials are
+  // then added in block order. Block boundaries depend only on `rows`.
+  const index_t blocks = (rows + kRowBlock - 1) / kRowBlock;
+  const size_t F = static_cast<size_t>(features);
+  std::vector<double> part(static_cast<size_t>(blocks) * F, 0.0);
+  parallel_for(blocks, [&](index_t b) {
+    const index_t r1 = std::min(rows, (b + 1) * kRowBlock);
+    for (index_t r = b * kRowBlock; r < r1; ++r) add_row_dispatch(x + r * features, features, part.data() + b * F);
   });
-  // Centred copy and squared row norms.
+  for (index_t f = 0; f < features; ++f) {
+    double acc = 0.0;
+    for (index_t b = 0; b < blocks; ++b) acc += part[b * F + f];
+    mean[f] = rows > 0 ? acc / static_cast<double>(rows) : 0.0;
+  }
+  std::fill(part.begin(), part.end(), 0.0);
   std::vector<double> norms(static_cast<size_t>(rows));
-  parallel_ranges(rows, kRowBlock, [&](index_t r0, index_t r1) {
-    for (index_t r = r0; r < r1; ++r) {
-      const T* in = x + r * features;
-      T* out = xc + r * features;
-      double a = 0.0;
-      for (index_t f = 0; f < features; ++f) {
-        const double u = centred(in[f], mean[f]);
-        out[f] = static_cast<T>(u);
-        a += u * u;
-      }
-      norms[static_cast<size_t>(r)] = a;
-    }
+  parallel_for(blocks, [&](index_t b) {
+    const index_t r1 = std::min(rows, (b + 1) * kRowBlock);
+    for (index_t r = b * kRowBlock; r < r1; ++r)
+      norms[static_cast<size_t>(r)] =
+          centre_row_dispatch(x + r * features, features, mean, xc + r * features, part.data() + b * F);
   });
-  // v3 = sum_i a_i xc_i: one task per feature tile.
-  parallel_for(tiles, [&](index_t t) {
-    const index_t f0 = t * W, width = std::min(W, features - f0);
-    double acc[W] = {0};
-    for (index_t r = 0; r < rows; ++r) {
-      const T* row = xc + r * features + f0;
-      const double a = norms[static_cast<size_t>(r)];
-      for (index_t j = 0; j < width; ++j) acc[j] += a * static_cast<double>(row[j]);
-    }
-    for (index_t j = 0; j < width; ++j) v3[f0 + j] = acc[j];
-  });
+  for (index_t f = 0; f < features; ++f) {
+    double acc = 0.0;
+    for (index_t b = 0; b < blocks; ++b) acc += part[b * F + f];
+    v3[f] = acc;
+  }
   double q4 = 0.0;
   for (double a : norms) q4 += a * a;
   return q4;
@@ -182,27 +208,38 @@ double block_moments_cpu(const T* x, index_t rows, index_t features, double* mea
 template <class T>
 void class_sums_cpu(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
                     index_t classes, const double* offset, double* sums, std::int64_t* counts) {
-  // Counts: one task per target.
+  // Per target: rows counting-sorted by class (stable) and the class boundaries; one task per target.
+  std::vector<std::int32_t> order(static_cast<size_t>(targets * rows));
+  std::vector<std::int64_t> start(static_cast<size_t>(targets * (classes + 1)), 0);
   parallel_for(targets, [&](index_t t) {
-    for (index_t r = 0; r < rows; ++r) ++counts[t * classes + labels[r * targets + t]];
+    std::int64_t* st = start.data() + t * (classes + 1);
+    for (index_t r = 0; r < rows; ++r) ++st[labels[r * targets + t] + 1];
+    for (index_t c = 0; c < classes; ++c) {
+      counts[t * classes + c] += st[c + 1];
+      st[c + 1] += st[c];
+    }
+    std::vector<std::int64_t> fill(st, st + classes);
+    std::int32_t* ord = order.data() + t * rows;
+    for (index_t r = 0; r < rows; ++r) ord[fill[static_cast<size_t>(labels[r * targets + t])]++] = static_cast<std::int32_t>(r);
   });
-  std::vector<std::int64_t> block_counts(static_cast<size_t>(targets * classes), 0);
-  for (index_t r = 0; r < rows; ++r)
-    for (index_t t = 0; t < targets; ++t) ++block_counts[static_cast<size_t>(t * classes + labels[r * targets + t])];
-  // Sums: one task per feature tile, rows in order, into a per-thread scratch that is then added to `sums`.
-  const index_t width = class_tile_width(targets, classes);
-  const index_t tiles = (features + width - 1) / width;
-  parallel_for(tiles, [&](index_t tile) {
-    const index_t f0 = tile * width, w = std::min(width, features - f0);
-    thread_local std::vector<double> scratch;
-    scratch.assign(static_cast<size_t>(targets * classes * w), 0.0);
-    scatter_rows_dispatch(xc, rows, features, f0, w, labels, targets, classes, scratch.data());
-    for (index_t tc = 0; tc < targets * classes; ++tc) {
-      const double n_c = static_cast<double>(block_counts[static_cast<size_t>(tc)]);
-      if (n_c == 0) continue;
-      double* out = sums + tc * features + f0;
-      const double* acc = scratch.data() + tc * w;
-      for (index_t j = 0; j < w; ++j) out[j] += shifted_class_sum(acc[j], n_c, offset[f0 + j]);
+  const index_t tiles = (features + kClassTile - 1) / kClassTile;
+  parallel_for(tiles, [&](index_t tile_index) {
+    const index_t f0 = tile_index * kClassTile, w = std::min(kClassTile, features - f0);
+    thread_local std::vector<double> tile;
+    tile.assign(static_cast<size_t>(rows * kClassTile), 0.0);
+    for (index_t r = 0; r < rows; ++r)
+      for (index_t j = 0; j < w; ++j) tile[static_cast<size_t>(r * kClassTile + j)] = static_cast<double>(xc[r * features + f0 + j]);
+    double acc[kClassTile];
+    for (index_t t = 0; t < targets; ++t) {
+      const std::int64_t* st = start.data() + t * (classes + 1);
+      const std::int32_t* ord = order.data() + t * rows;
+      for (index_t c = 0; c < classes; ++c) {
+        const index_t n_c = st[c + 1] - st[c];
+        if (n_c == 0) continue;
+        class_sum_rows_dispatch(tile.data(), ord + st[c], n_c, acc);
+        double* out = sums + (t * classes + c) * features + f0;
+        for (index_t j = 0; j < w; ++j) out[j] += shifted_class_sum(acc[j], static_cast<double>(n_c), offset[f0 + j]);
+      }
     }
   });
 }

@@ -321,7 +321,7 @@ class _CpuEngine:
                 st["shift"] = mean_b.copy()
             yb = np.ascontiguousarray(y[r0:r0 + acc.block_rows])
             C.hscore_class_sums(xc, yb, mean_b - st["shift"], st["class_sums"], st["class_counts"])
-            gram = np.matmul(xc.T, xc)
+            gram = np.dot(xc.T, xc)  # numpy recognises x.T x and calls BLAS syrk
             if gram.dtype != np.float64:
                 gram = gram.astype(np.float64)
             st["q4"] = C.hscore_merge_moments(float(st["n"]), st["mean"], st["scatter"], st["v3"], float(st["q4"]),
@@ -383,9 +383,7 @@ def _compact_labels(y: np.ndarray) -> tuple[np.ndarray, int]:
     c = int(y.max()) + 1 if y.size else 1
     if c <= 64:
         return y, c
-    used = np.zeros((y.shape[1], c), dtype=bool)
-    for j in range(y.shape[1]):
-        used[j, np.unique(y[:, j])] = True
+    used = np.stack([np.bincount(y[:, j], minlength=c) > 0 for j in range(y.shape[1])])
     if used.sum(axis=1).max() * 2 > c:
         return y, c
     lut = np.cumsum(used, axis=1) - 1
