@@ -201,7 +201,11 @@ def test_torch_in_torch_out(rng):
     hm = hscore(torch.from_numpy(x), torch.from_numpy(np.stack([y, y], 1)))
     assert hm.shape == (2,)
     acc = HScoreAccumulator(6, 3).update(torch.from_numpy(x), torch.from_numpy(y))
-    assert isinstance(acc.score(), torch.Tensor)
+    score = acc.score()
+    assert isinstance(score, torch.Tensor) and score.dtype == torch.float64
+    assert rel(float(score), reference_hscore(x, y)) < 1e-8
+    f32 = hscore(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y))
+    assert f32.dtype == torch.float64 and rel(float(f32), reference_hscore(x, y)) < 1e-4
 
 
 @pytest.mark.cuda

@@ -14,14 +14,20 @@ from typing import Any
 
 import numpy as np
 
-from .._dispatch import backend_of, cuda_args, like, ptr, to_numpy
+from .._dispatch import backend_of, cuda_args, ptr, to_numpy
 from .._native import native, require_cuda
 from .._validation import check_array, check_choice, check_labels, check_positive, describe, is_torch
 
 __all__ = ["hscore", "HScoreAccumulator", "hscore_from_state"]
 
-#: Rows per block. Blocks are cut relative to the start of each ``update`` call.
-BLOCK_ROWS = 8192
+#: Bytes of features per block (the default block is ``BLOCK_BYTES / (F * itemsize)`` rows, clamped to
+#: [1024, 65536]: 16384 rows for F = 512 float32). Blocks are cut relative to the start of each ``update``.
+BLOCK_BYTES = 32 << 20
+
+
+def default_block_rows(num_features: int, itemsize: int = 4) -> int:
+    """Rows per block for F features of ``itemsize`` bytes (see :data:`BLOCK_BYTES`)."""
+    return int(min(65536, max(1024, BLOCK_BYTES // max(1, num_features * itemsize))))
 _SHRINKAGE = (None, "ledoit-wolf")
 _STATE_KEYS = ("n", "mean", "scatter", "v3", "q4", "shift", "class_sums", "class_counts")
 
@@ -110,7 +116,8 @@ class HScoreAccumulator:
         T label vectors that share the features. ``None`` (default) takes labels of shape (N,) and
         scores a float; an int takes labels of shape (N, T) and scores a (T,) array.
     block_rows : int, optional
-        Rows per native block (default 8192); results agree across block and chunk sizes to rounding.
+        Rows per native block (default :func:`default_block_rows`: about 32 MiB of float32 features);
+        results agree across block and chunk sizes to rounding.
 
     Notes
     -----
@@ -136,11 +143,12 @@ class HScoreAccumulator:
     """
 
     def __init__(self, num_features: int, num_classes: int, *, num_targets: int | None = None,
-                 block_rows: int = BLOCK_ROWS):
+                 block_rows: int | None = None):
         self.num_features = _positive_int(num_features, "num_features")
         self.num_classes = _positive_int(num_classes, "num_classes")
         self.num_targets = None if num_targets is None else _positive_int(num_targets, "num_targets")
-        self.block_rows = _positive_int(block_rows, "block_rows")
+        self.block_rows = (default_block_rows(self.num_features) if block_rows is None
+                           else _positive_int(block_rows, "block_rows"))
         self._state: dict[str, Any] | None = None
         self._backend = None
 
@@ -199,9 +207,7 @@ class HScoreAccumulator:
         if self._state is None:
             raise ValueError("hscore: the accumulator holds no samples; call update() first")
         h = hscore_from_state(self.state_dict(), shrinkage=shrinkage, rtol=rtol)
-        if self.num_targets is None:
-            h = float(h[0])
-        return h if self._backend is None or self._backend.kind == "numpy" else like(h, self._backend)
+        return _as_output(h, self._backend, self.num_targets is not None)
 
     # -- serialisation -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -460,7 +466,12 @@ def hscore(features, labels, *, shrinkage: str | None = None, rtol: float | None
     acc = HScoreAccumulator(x.shape[1], num_classes, num_targets=y2.shape[1] if multi else None)
     acc.update(x, y_in if multi else y_in.reshape(-1))
     h = hscore_from_state(acc.state_dict(), shrinkage=shrinkage, rtol=rtol)
-    if backend.kind == "torch":
+    return _as_output(h, backend, multi)
+
+
+def _as_output(h: np.ndarray, backend, multi: bool):
+    """float / (T,) numpy array, or a float64 torch tensor (0-d / (T,)) on the caller's device."""
+    if backend is not None and backend.kind == "torch":
         import torch
 
         out = torch.as_tensor(h, dtype=torch.float64, device=backend.device)

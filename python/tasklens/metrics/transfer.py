@@ -87,7 +87,9 @@ def transferability(source_features, target_labels, *, optimal: Any = "dtm", inp
     y = check_labels(target_labels, "target_labels", ndim=(1, 2))
     multi = y.ndim == 2
     numerator = hscore(source_features, y, shrinkage=shrinkage)
-    num = np.atleast_1d(np.asarray(to_numpy(numerator) if is_torch(numerator) else numerator, dtype=np.float64))
+    if is_torch(numerator):
+        numerator = numerator.detach().cpu().numpy()
+    num = np.atleast_1d(np.asarray(numerator, dtype=np.float64))
     y_host = to_numpy(y.cpu()) if is_torch(y) else y
     y2 = y_host.reshape(y_host.shape[0], -1)
     if isinstance(optimal, str):
