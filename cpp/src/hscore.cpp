@@ -20,65 +20,66 @@ namespace {
 
 constexpr index_t W = kFeatureTile;
 
-// Class sums, one feature tile of kClassTile columns at a time. The tile of the block is first copied, as
-// float64, into a contiguous rows x kClassTile buffer (L2 resident); then, for each target in turn, the rows
+// Class sums, one feature tile of kClassTile columns at a time. The tile of the block is first copied into a contiguous rows x kClassTile buffer (L2 resident); then, for each target in turn, the rows
 // are counting-sorted by class and each class's rows are summed in registers: rows at even positions of the
 // class list into one accumulator, odd positions into another (two independent chains), added at the end.
 // The AVX2 and portable loops perform identical additions in the same order.
 constexpr index_t kClassTile = 16;
 
-inline void class_sum_rows(const double* tile, const std::int32_t* idx, index_t count, double* out) {
+template <class T>
+inline void class_sum_rows(const T* tile, const std::int32_t* idx, index_t count, double* out) {
   double even[kClassTile] = {0}, odd[kClassTile] = {0};
   index_t k = 0;
   for (; k + 1 < count; k += 2) {
-    const double* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
-    const double* b = tile + static_cast<index_t>(idx[k + 1]) * kClassTile;
+    const T* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
+    const T* b = tile + static_cast<index_t>(idx[k + 1]) * kClassTile;
     for (index_t j = 0; j < kClassTile; ++j) {
-      even[j] += a[j];
-      odd[j] += b[j];
+      even[j] += static_cast<double>(a[j]);
+      odd[j] += static_cast<double>(b[j]);
     }
   }
   if (k < count) {
-    const double* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
-    for (index_t j = 0; j < kClassTile; ++j) even[j] += a[j];
+    const T* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
+    for (index_t j = 0; j < kClassTile; ++j) even[j] += static_cast<double>(a[j]);
   }
   for (index_t j = 0; j < kClassTile; ++j) out[j] = even[j] + odd[j];
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
-__attribute__((target("avx2"))) void class_sum_rows_avx2(const double* tile, const std::int32_t* idx,
-                                                         index_t count, double* out) {
+__attribute__((target("avx2"))) inline __m256d load4(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+__attribute__((target("avx2"))) inline __m256d load4(const double* p) { return _mm256_loadu_pd(p); }
+__attribute__((target("avx2"))) inline void store4(float* p, __m256d v) { _mm_storeu_ps(p, _mm256_cvtpd_ps(v)); }
+__attribute__((target("avx2"))) inline void store4(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
+
+template <class T>
+__attribute__((target("avx2"))) void class_sum_rows_avx2(const T* tile, const std::int32_t* idx, index_t count,
+                                                         double* out) {
   __m256d e0 = _mm256_setzero_pd(), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
   index_t k = 0;
   for (; k + 1 < count; k += 2) {
-    const double* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
-    const double* b = tile + static_cast<index_t>(idx[k + 1]) * kClassTile;
-    e0 = _mm256_add_pd(e0, _mm256_loadu_pd(a));
-    e1 = _mm256_add_pd(e1, _mm256_loadu_pd(a + 4));
-    e2 = _mm256_add_pd(e2, _mm256_loadu_pd(a + 8));
-    e3 = _mm256_add_pd(e3, _mm256_loadu_pd(a + 12));
-    o0 = _mm256_add_pd(o0, _mm256_loadu_pd(b));
-    o1 = _mm256_add_pd(o1, _mm256_loadu_pd(b + 4));
-    o2 = _mm256_add_pd(o2, _mm256_loadu_pd(b + 8));
-    o3 = _mm256_add_pd(o3, _mm256_loadu_pd(b + 12));
+    const T* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
+    const T* b = tile + static_cast<index_t>(idx[k + 1]) * kClassTile;
+    e0 = _mm256_add_pd(e0, load4(a));
+    e1 = _mm256_add_pd(e1, load4(a + 4));
+    e2 = _mm256_add_pd(e2, load4(a + 8));
+    e3 = _mm256_add_pd(e3, load4(a + 12));
+    o0 = _mm256_add_pd(o0, load4(b));
+    o1 = _mm256_add_pd(o1, load4(b + 4));
+    o2 = _mm256_add_pd(o2, load4(b + 8));
+    o3 = _mm256_add_pd(o3, load4(b + 12));
   }
   if (k < count) {
-    const double* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
-    e0 = _mm256_add_pd(e0, _mm256_loadu_pd(a));
-    e1 = _mm256_add_pd(e1, _mm256_loadu_pd(a + 4));
-    e2 = _mm256_add_pd(e2, _mm256_loadu_pd(a + 8));
-    e3 = _mm256_add_pd(e3, _mm256_loadu_pd(a + 12));
+    const T* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
+    e0 = _mm256_add_pd(e0, load4(a));
+    e1 = _mm256_add_pd(e1, load4(a + 4));
+    e2 = _mm256_add_pd(e2, load4(a + 8));
+    e3 = _mm256_add_pd(e3, load4(a + 12));
   }
   _mm256_storeu_pd(out, _mm256_add_pd(e0, o0));
   _mm256_storeu_pd(out + 4, _mm256_add_pd(e1, o1));
   _mm256_storeu_pd(out + 8, _mm256_add_pd(e2, o2));
   _mm256_storeu_pd(out + 12, _mm256_add_pd(e3, o3));
 }
-
-__attribute__((target("avx2"))) inline __m256d load4(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
-__attribute__((target("avx2"))) inline __m256d load4(const double* p) { return _mm256_loadu_pd(p); }
-__attribute__((target("avx2"))) inline void store4(float* p, __m256d v) { _mm_storeu_ps(p, _mm256_cvtpd_ps(v)); }
-__attribute__((target("avx2"))) inline void store4(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
 
 inline bool have_avx2() {
   static const bool ok = __builtin_cpu_supports("avx2");
@@ -87,7 +88,8 @@ inline bool have_avx2() {
 #define TL_HSCORE_AVX2 1
 #endif
 
-inline void class_sum_rows_dispatch(const double* tile, const std::int32_t* idx, index_t count, double* out) {
+template <class T>
+inline void class_sum_rows_dispatch(const T* tile, const std::int32_t* idx, index_t count, double* out) {
 #ifdef TL_HSCORE_AVX2
   if (have_avx2()) return class_sum_rows_avx2(tile, idx, count, out);
 #endif
@@ -225,10 +227,10 @@ void class_sums_cpu(const T* xc, index_t rows, index_t features, const std::int6
   const index_t tiles = (features + kClassTile - 1) / kClassTile;
   parallel_for(tiles, [&](index_t tile_index) {
     const index_t f0 = tile_index * kClassTile, w = std::min(kClassTile, features - f0);
-    thread_local std::vector<double> tile;
-    tile.assign(static_cast<size_t>(rows * kClassTile), 0.0);
+    thread_local std::vector<T> tile;
+    tile.assign(static_cast<size_t>(rows * kClassTile), T(0));
     for (index_t r = 0; r < rows; ++r)
-      for (index_t j = 0; j < w; ++j) tile[static_cast<size_t>(r * kClassTile + j)] = static_cast<double>(xc[r * features + f0 + j]);
+      std::copy(xc + r * features + f0, xc + r * features + f0 + w, tile.data() + r * kClassTile);
     double acc[kClassTile];
     for (index_t t = 0; t < targets; ++t) {
       const std::int64_t* st = start.data() + t * (classes + 1);
