@@ -57,6 +57,15 @@ def _ledoit_wolf_alpha(n: float, cov: np.ndarray, q4: float) -> float:
     return 0.0 if beta <= 0 else float(beta / delta)
 
 
+def _eigh(cov: np.ndarray):
+    """Symmetric eigendecomposition on one BLAS thread: an F x F problem gains little from threads, and
+    a multi-threaded LAPACK call can stall for seconds on a loaded machine."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return np.linalg.eigh(cov)
+
+
 def hscore_from_state(state: dict, *, shrinkage: str | None = None, rtol: float | None = None) -> np.ndarray:
     """H-scores (one per target) from an accumulator state dict (see :meth:`HScoreAccumulator.state_dict`).
 
@@ -78,7 +87,7 @@ def hscore_from_state(state: dict, *, shrinkage: str | None = None, rtol: float 
     if rtol is None:
         rtol = default_rtol(f, state.get("dtype", "float64"))
     rtol = check_positive(rtol, "rtol", allow_zero=True)
-    lam, vec = np.linalg.eigh(cov)
+    lam, vec = _eigh(cov)
     if shrinkage == "ledoit-wolf":
         alpha = _ledoit_wolf_alpha(n, cov, float(state["q4"]))
         lam = (1.0 - alpha) * lam + alpha * float(np.trace(cov)) / f
@@ -389,7 +398,11 @@ def _compact_labels(y: np.ndarray) -> tuple[np.ndarray, int]:
     c = int(y.max()) + 1 if y.size else 1
     if c <= 64:
         return y, c
-    used = np.stack([np.bincount(y[:, j], minlength=c) > 0 for j in range(y.shape[1])])
+    t = y.shape[1]
+    if t == 1:
+        used = (np.bincount(y[:, 0], minlength=c) > 0)[None]
+    else:  # one contiguous pass: code of (target j, class k) is j * c + k
+        used = (np.bincount((y + np.arange(t) * c).ravel(), minlength=t * c) > 0).reshape(t, c)
     if used.sum(axis=1).max() * 2 > c:
         return y, c
     lut = np.cumsum(used, axis=1) - 1
