@@ -1,7 +1,8 @@
 // CPU kernels of the H-score streaming covariance engine (see tasklens/hscore.h).
 //
-// Determinism: every output element is produced by exactly one task that visits rows in increasing order;
-// task boundaries (kRowBlock rows, kFeatureTile features, one target) depend only on the sizes.
+// Determinism: every output element is produced by one task in a fixed order of additions (row-block
+// partials added in block order; class sums over a class's rows in increasing order); task boundaries
+// (kRowBlock rows, kClassTile features, one target) depend only on the sizes, never on the thread count.
 #include "tasklens/hscore.h"
 
 #include <algorithm>
@@ -18,9 +19,8 @@
 namespace tasklens::hscore {
 namespace {
 
-constexpr index_t W = kFeatureTile;
-
-// Class sums, one feature tile of kClassTile columns at a time. The tile of the block is first copied into a contiguous rows x kClassTile buffer (L2 resident); then, for each target in turn, the rows
+// Class sums, one feature tile of kClassTile columns at a time. The tile of the block is first copied into a
+// contiguous rows x kClassTile buffer (L2 resident, in the input type); then, for each target in turn, the rows
 // are counting-sorted by class and each class's rows are summed in registers: rows at even positions of the
 // class list into one accumulator, odd positions into another (two independent chains), added at the end.
 // The AVX2 and portable loops perform identical additions in the same order.

@@ -7,9 +7,8 @@
 
 namespace tasklens::hscore {
 
-// Rows per parallel task in the CPU kernels and feature tile width; fixed so results never depend on threads.
+// Rows per parallel task of the CPU moment kernel; fixed so results never depend on the thread count.
 constexpr index_t kRowBlock = 256;
-constexpr index_t kFeatureTile = 64;
 
 // Block moments of x (rows x features): mean (F), xc = x - mean (rows x F, same type as x),
 // v3 = sum_i |xc_i|^2 xc_i (F) and returns q4 = sum_i |xc_i|^4. All sums in float64, fixed order.

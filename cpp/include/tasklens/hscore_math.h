@@ -46,7 +46,7 @@ TL_HD double shifted_class_sum(double acc_centred, double count, double offset) 
   return acc_centred + count * offset;
 }
 
-// Squared deviation of one element from the block mean, accumulated in float64.
+// Deviation of one element from the block mean, in float64.
 template <class T>
 TL_HD double centred(T x, double mean) {
   return static_cast<double>(x) - mean;
