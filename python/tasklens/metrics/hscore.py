@@ -342,6 +342,7 @@ class _CpuEngine:
             st["q4"] = C.hscore_merge_moments(float(st["n"]), st["mean"], st["scatter"], st["v3"], float(st["q4"]),
                                               float(xb.shape[0]), mean_b, gram, v3_b, float(q4_b))
             st["n"] += xb.shape[0]
+            del xc, gram  # free this block's buffers before the next block allocates its own
 
 
 class _CudaEngine:
@@ -391,6 +392,7 @@ class _CudaEngine:
                                         ptr(st["q4"]), float(rows), ptr(mean_b), ptr(gram), ptr(v3_b), ptr(q4_b),
                                         ptr(work), device, stream)
             st["n"] += rows
+            del xc, gram, partial
 
 
 def _compact_labels(y: np.ndarray) -> tuple[np.ndarray, int]:
