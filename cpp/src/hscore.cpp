@@ -56,7 +56,13 @@ __attribute__((target("avx2"))) void class_sum_rows_avx2(const T* tile, const st
                                                          double* out) {
   __m256d e0 = _mm256_setzero_pd(), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
   index_t k = 0;
+  constexpr index_t ahead = 8;  // software prefetch: the class's row list is known in advance
   for (; k + 1 < count; k += 2) {
+    if (k + ahead + 1 < count) {
+      _mm_prefetch(reinterpret_cast<const char*>(tile + static_cast<index_t>(idx[k + ahead]) * kClassTile), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(tile + static_cast<index_t>(idx[k + ahead + 1]) * kClassTile),
+                   _MM_HINT_T0);
+    }
     const T* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
     const T* b = tile + static_cast<index_t>(idx[k + 1]) * kClassTile;
     e0 = _mm256_add_pd(e0, load4(a));

@@ -395,21 +395,27 @@ class _CudaEngine:
             del xc, gram, partial
 
 
-def _compact_labels(y: np.ndarray) -> tuple[np.ndarray, int]:
-    """Labels (N, T) and the number of classes; sparse codes are renumbered per target (O(N T))."""
+#: Class-sum state (T x C x F float64) above which sparse label codes are renumbered per target.
+COMPACT_STATE_BYTES = 256 << 20
+
+
+def _compact_labels(y: np.ndarray, num_features: int) -> tuple[np.ndarray, int]:
+    """Labels (N, T) and the number of classes C. Sparse codes are renumbered per target (O(N T), in row
+    chunks) when the T x C x F class-sum state would exceed :data:`COMPACT_STATE_BYTES`."""
     c = int(y.max()) + 1 if y.size else 1
-    if c <= 64:
-        return y, c
     t = y.shape[1]
-    if t == 1:
-        used = (np.bincount(y[:, 0], minlength=c) > 0)[None]
-    else:  # one contiguous pass: code of (target j, class k) is j * c + k
-        used = (np.bincount((y + np.arange(t) * c).ravel(), minlength=t * c) > 0).reshape(t, c)
+    if t * c * num_features * 8 <= COMPACT_STATE_BYTES:
+        return y, c
+    counts = np.zeros(t * c, dtype=np.int64)
+    offsets = np.arange(t, dtype=np.int64) * c
+    for r0 in range(0, y.shape[0], 65536):  # code of (target j, class k) is j * c + k
+        counts += np.bincount((y[r0:r0 + 65536] + offsets).ravel(), minlength=t * c)
+    used = (counts > 0).reshape(t, c)
     if used.sum(axis=1).max() * 2 > c:
         return y, c
     lut = np.cumsum(used, axis=1) - 1
     out = np.empty_like(y)
-    for j in range(y.shape[1]):
+    for j in range(t):
         out[:, j] = lut[j, y[:, j]]
     return out, int(used.sum(axis=1).max())
 
@@ -473,7 +479,7 @@ def hscore(features, labels, *, shrinkage: str | None = None, rtol: float | None
     else:
         y_host = y2
     if y_host is not None:
-        y_host, num_classes = _compact_labels(np.ascontiguousarray(y_host))
+        y_host, num_classes = _compact_labels(np.ascontiguousarray(y_host), x.shape[1])
         y_in = y_host if not is_torch(x) else __import__("torch").from_numpy(y_host)
     else:
         num_classes = int(y2.max()) + 1
