@@ -21,28 +21,21 @@ namespace {
 
 // Class sums, one feature tile of kClassTile columns at a time. The tile of the block is first copied into a
 // contiguous rows x kClassTile buffer (L2 resident, in the input type); then, for each target in turn, the rows
-// are counting-sorted by class and each class's rows are summed in registers: rows at even positions of the
-// class list into one accumulator, odd positions into another (two independent chains), added at the end.
+// are counting-sorted by class and each class's rows are summed, in increasing row order, in float64 registers.
+// Blocks longer than kClassRows are processed in passes of kClassRows rows, whose sums are added in order.
 // The AVX2 and portable loops perform identical additions in the same order.
-constexpr index_t kClassTile = 16;
+constexpr index_t kClassTile = 32;
+// Rows per class-sum pass: the float tile (kClassRows x kClassTile) stays in a 1 MiB slice of L2.
+constexpr index_t kClassRows = 8192;
 
 template <class T>
 inline void class_sum_rows(const T* tile, const std::int32_t* idx, index_t count, double* out) {
-  double even[kClassTile] = {0}, odd[kClassTile] = {0};
-  index_t k = 0;
-  for (; k + 1 < count; k += 2) {
+  double acc[kClassTile] = {0};
+  for (index_t k = 0; k < count; ++k) {
     const T* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
-    const T* b = tile + static_cast<index_t>(idx[k + 1]) * kClassTile;
-    for (index_t j = 0; j < kClassTile; ++j) {
-      even[j] += static_cast<double>(a[j]);
-      odd[j] += static_cast<double>(b[j]);
-    }
+    for (index_t j = 0; j < kClassTile; ++j) acc[j] += static_cast<double>(a[j]);
   }
-  if (k < count) {
-    const T* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
-    for (index_t j = 0; j < kClassTile; ++j) even[j] += static_cast<double>(a[j]);
-  }
-  for (index_t j = 0; j < kClassTile; ++j) out[j] = even[j] + odd[j];
+  for (index_t j = 0; j < kClassTile; ++j) out[j] = acc[j];
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -54,37 +47,33 @@ __attribute__((target("avx2"))) inline void store4(double* p, __m256d v) { _mm25
 template <class T>
 __attribute__((target("avx2"))) void class_sum_rows_avx2(const T* tile, const std::int32_t* idx, index_t count,
                                                          double* out) {
-  __m256d e0 = _mm256_setzero_pd(), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
-  index_t k = 0;
+  static_assert(kClassTile == 32, "the AVX2 class-sum loop holds 32 columns in 8 registers");
+  __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   constexpr index_t ahead = 8;  // software prefetch: the class's row list is known in advance
-  for (; k + 1 < count; k += 2) {
-    if (k + ahead + 1 < count) {
-      _mm_prefetch(reinterpret_cast<const char*>(tile + static_cast<index_t>(idx[k + ahead]) * kClassTile), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(tile + static_cast<index_t>(idx[k + ahead + 1]) * kClassTile),
-                   _MM_HINT_T0);
+  for (index_t k = 0; k < count; ++k) {
+    if (k + ahead < count) {
+      const char* p = reinterpret_cast<const char*>(tile + static_cast<index_t>(idx[k + ahead]) * kClassTile);
+      _mm_prefetch(p, _MM_HINT_T0);
+      _mm_prefetch(p + 64, _MM_HINT_T0);
     }
-    const T* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
-    const T* b = tile + static_cast<index_t>(idx[k + 1]) * kClassTile;
-    e0 = _mm256_add_pd(e0, load4(a));
-    e1 = _mm256_add_pd(e1, load4(a + 4));
-    e2 = _mm256_add_pd(e2, load4(a + 8));
-    e3 = _mm256_add_pd(e3, load4(a + 12));
-    o0 = _mm256_add_pd(o0, load4(b));
-    o1 = _mm256_add_pd(o1, load4(b + 4));
-    o2 = _mm256_add_pd(o2, load4(b + 8));
-    o3 = _mm256_add_pd(o3, load4(b + 12));
+    const T* r = tile + static_cast<index_t>(idx[k]) * kClassTile;
+    a0 = _mm256_add_pd(a0, load4(r));
+    a1 = _mm256_add_pd(a1, load4(r + 4));
+    a2 = _mm256_add_pd(a2, load4(r + 8));
+    a3 = _mm256_add_pd(a3, load4(r + 12));
+    a4 = _mm256_add_pd(a4, load4(r + 16));
+    a5 = _mm256_add_pd(a5, load4(r + 20));
+    a6 = _mm256_add_pd(a6, load4(r + 24));
+    a7 = _mm256_add_pd(a7, load4(r + 28));
   }
-  if (k < count) {
-    const T* a = tile + static_cast<index_t>(idx[k]) * kClassTile;
-    e0 = _mm256_add_pd(e0, load4(a));
-    e1 = _mm256_add_pd(e1, load4(a + 4));
-    e2 = _mm256_add_pd(e2, load4(a + 8));
-    e3 = _mm256_add_pd(e3, load4(a + 12));
-  }
-  _mm256_storeu_pd(out, _mm256_add_pd(e0, o0));
-  _mm256_storeu_pd(out + 4, _mm256_add_pd(e1, o1));
-  _mm256_storeu_pd(out + 8, _mm256_add_pd(e2, o2));
-  _mm256_storeu_pd(out + 12, _mm256_add_pd(e3, o3));
+  _mm256_storeu_pd(out, a0);
+  _mm256_storeu_pd(out + 4, a1);
+  _mm256_storeu_pd(out + 8, a2);
+  _mm256_storeu_pd(out + 12, a3);
+  _mm256_storeu_pd(out + 16, a4);
+  _mm256_storeu_pd(out + 20, a5);
+  _mm256_storeu_pd(out + 24, a6);
+  _mm256_storeu_pd(out + 28, a7);
 }
 
 inline bool have_avx2() {
@@ -214,7 +203,7 @@ double block_moments_cpu(const T* x, index_t rows, index_t features, double* mea
 }
 
 template <class T>
-void class_sums_cpu(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
+void class_sums_pass(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
                     index_t classes, const double* offset, double* sums, std::int64_t* counts) {
   // Per target: rows counting-sorted by class (stable) and the class boundaries; one task per target.
   std::vector<std::int32_t> order(static_cast<size_t>(targets * rows));
@@ -250,6 +239,14 @@ void class_sums_cpu(const T* xc, index_t rows, index_t features, const std::int6
       }
     }
   });
+}
+
+template <class T>
+void class_sums_cpu(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
+                    index_t classes, const double* offset, double* sums, std::int64_t* counts) {
+  for (index_t r0 = 0; r0 < rows; r0 += kClassRows)
+    class_sums_pass(xc + r0 * features, std::min(kClassRows, rows - r0), features, labels + r0 * targets, targets,
+                    classes, offset, sums, counts);
 }
 
 double merge_moments_cpu(index_t features, double n_a, double* mean_a, double* scatter_a, double* v3_a,
