@@ -127,10 +127,10 @@ def main(argv=None):
         t_one = t_gemm = float("inf")
         m_one = m_gemm = 0
         for _ in range(3):
-            t, m, h_one = measure(lambda: hscore(x, y))
-            t_one, m_one = min(t_one, t), max(m_one, m)
-            t, m, _ = measure(lambda: x.T @ x)
-            t_gemm, m_gemm = min(t_gemm, t), max(m_gemm, m)
+            sec, mem, h_one = measure(lambda: hscore(x, y))
+            t_one, m_one = min(t_one, sec), max(m_one, mem)
+            sec, mem, _ = measure(lambda: x.T @ x)
+            t_gemm, m_gemm = min(t_gemm, sec), max(m_gemm, mem)
         t_multi, m_multi, h_multi = measure(lambda: hscore(x, ymulti), repeats=2)
         assert abs(h_multi[0] - h_one) <= 1e-9 * abs(h_one)
         print(f"tasklens hscore, 1 target     : {t_one:8.2f} s   peak {mib(m_one):8.1f} MiB   H = {h_one:.6f}")
