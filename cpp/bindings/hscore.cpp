@@ -1,7 +1,123 @@
+// Bindings of the H-score streaming covariance engine. Inputs are validated by python/tasklens/metrics/hscore.py;
+// the checks here only guard against internal misuse.
+#include <cstdint>
+
 #include "buffers.h"
+#include "tasklens/hscore.h"
 
 namespace tasklens::bind {
 
-void bind_hscore(py::module_& m) {}
+namespace {
+
+template <class T>
+py::tuple block_moments(const carray<T>& x) {
+  require(x.ndim() == 2, "hscore_block_moments: x must be 2-D");
+  const index_t rows = x.shape(0), features = x.shape(1);
+  auto mean = empty<double>({features});
+  auto v3 = empty<double>({features});
+  auto xc = empty<T>({rows, features});
+  double q4;
+  {
+    py::gil_scoped_release release;
+    q4 = hscore::block_moments_cpu<T>(data(x), rows, features, mutable_data(mean), mutable_data(xc),
+                                      mutable_data(v3));
+  }
+  return py::make_tuple(mean, xc, v3, q4);
+}
+
+template <class T>
+void class_sums(const carray<T>& xc, const carray<std::int64_t>& labels, const carray<double>& offset,
+                carray<double>& sums, carray<std::int64_t>& counts) {
+  require(xc.ndim() == 2 && labels.ndim() == 2 && sums.ndim() == 3 && counts.ndim() == 2,
+          "hscore_class_sums: bad ranks");
+  const index_t rows = xc.shape(0), features = xc.shape(1), targets = labels.shape(1), classes = sums.shape(1);
+  require(labels.shape(0) == rows && sums.shape(0) == targets && sums.shape(2) == features &&
+              counts.shape(0) == targets && counts.shape(1) == classes && offset.shape(0) == features,
+          "hscore_class_sums: shapes disagree");
+  py::gil_scoped_release release;
+  hscore::class_sums_cpu<T>(data(xc), rows, features, data(labels), targets, classes, data(offset),
+                            mutable_data(sums), mutable_data(counts));
+}
+
+}  // namespace
+
+void bind_hscore(py::module_& m) {
+  m.def("hscore_block_moments", &block_moments<float>, py::arg("x"));
+  m.def("hscore_block_moments", &block_moments<double>, py::arg("x"),
+        "(mean, x - mean, v3, q4) of a block of rows, float64 sums in a fixed order.");
+  m.def("hscore_class_sums", &class_sums<float>, py::arg("xc"), py::arg("labels"), py::arg("offset"),
+        py::arg("sums"), py::arg("counts"));
+  m.def("hscore_class_sums", &class_sums<double>, py::arg("xc"), py::arg("labels"), py::arg("offset"),
+        py::arg("sums"), py::arg("counts"),
+        "Adds per-class counts and shifted sums (float64) of a centred block for T label vectors in place.");
+  m.def(
+      "hscore_merge_moments",
+      [](double n_a, carray<double>& mean_a, carray<double>& scatter_a, carray<double>& v3_a, double q4_a,
+         double n_b, const carray<double>& mean_b, const carray<double>& scatter_b, const carray<double>& v3_b,
+         double q4_b) {
+        const index_t F = mean_a.shape(0);
+        require(scatter_a.size() == F * F && scatter_b.size() == F * F && mean_b.shape(0) == F &&
+                    v3_a.shape(0) == F && v3_b.shape(0) == F,
+                "hscore_merge_moments: shapes disagree");
+        py::gil_scoped_release release;
+        return hscore::merge_moments_cpu(F, n_a, mutable_data(mean_a), mutable_data(scatter_a),
+                                         mutable_data(v3_a), q4_a, n_b, data(mean_b), data(scatter_b),
+                                         data(v3_b), q4_b);
+      },
+      py::arg("n_a"), py::arg("mean_a"), py::arg("scatter_a"), py::arg("v3_a"), py::arg("q4_a"), py::arg("n_b"),
+      py::arg("mean_b"), py::arg("scatter_b"), py::arg("v3_b"), py::arg("q4_b"),
+      "Chan merge of summary b into a (in place); returns the merged q4.");
+
+#ifdef TASKLENS_WITH_CUDA
+  m.def(
+      "hscore_block_moments_cuda",
+      [](std::uintptr_t x, index_t rows, index_t features, std::uintptr_t mean, std::uintptr_t xc,
+         std::uintptr_t v3, std::uintptr_t q4, std::uintptr_t norms, bool is_double, int device,
+         std::uintptr_t stream) {
+        py::gil_scoped_release release;
+        if (is_double)
+          hscore::block_moments_cuda<double>(device_ptr<const double>(x), rows, features, device_ptr<double>(mean),
+                                             device_ptr<double>(xc), device_ptr<double>(v3),
+                                             device_ptr<double>(q4), device_ptr<double>(norms), device, stream);
+        else
+          hscore::block_moments_cuda<float>(device_ptr<const float>(x), rows, features, device_ptr<double>(mean),
+                                            device_ptr<float>(xc), device_ptr<double>(v3), device_ptr<double>(q4),
+                                            device_ptr<double>(norms), device, stream);
+      });
+  m.def(
+      "hscore_class_sums_cuda",
+      [](std::uintptr_t xc, index_t rows, index_t features, std::uintptr_t labels, index_t targets,
+         index_t classes, std::uintptr_t offset, std::uintptr_t sums, std::uintptr_t counts,
+         std::uintptr_t partial, index_t segments, bool is_double, int device, std::uintptr_t stream) {
+        py::gil_scoped_release release;
+        if (is_double)
+          hscore::class_sums_cuda<double>(device_ptr<const double>(xc), rows, features,
+                                          device_ptr<const std::int64_t>(labels), targets, classes,
+                                          device_ptr<const double>(offset), device_ptr<double>(sums),
+                                          device_ptr<std::int64_t>(counts), device_ptr<double>(partial), segments,
+                                          device, stream);
+        else
+          hscore::class_sums_cuda<float>(device_ptr<const float>(xc), rows, features,
+                                         device_ptr<const std::int64_t>(labels), targets, classes,
+                                         device_ptr<const double>(offset), device_ptr<double>(sums),
+                                         device_ptr<std::int64_t>(counts), device_ptr<double>(partial), segments,
+                                         device, stream);
+      });
+  m.def("hscore_class_sum_segments_cuda", &hscore::class_sum_segments_cuda, py::arg("rows"),
+        py::arg("features"), py::arg("targets"));
+  m.def(
+      "hscore_merge_moments_cuda",
+      [](index_t features, double n_a, std::uintptr_t mean_a, std::uintptr_t scatter_a, std::uintptr_t v3_a,
+         std::uintptr_t q4_a, double n_b, std::uintptr_t mean_b, std::uintptr_t scatter_b, std::uintptr_t v3_b,
+         std::uintptr_t q4_b, std::uintptr_t work, int device, std::uintptr_t stream) {
+        py::gil_scoped_release release;
+        hscore::merge_moments_cuda(features, n_a, device_ptr<double>(mean_a), device_ptr<double>(scatter_a),
+                                   device_ptr<double>(v3_a), device_ptr<double>(q4_a), n_b,
+                                   device_ptr<const double>(mean_b), device_ptr<const double>(scatter_b),
+                                   device_ptr<const double>(v3_b), device_ptr<const double>(q4_b),
+                                   device_ptr<double>(work), device, stream);
+      });
+#endif
+}
 
 }  // namespace tasklens::bind

@@ -1,0 +1,48 @@
+// H-score streaming covariance engine: kernel declarations (CPU in cpp/src/hscore.cpp, CUDA in cuda/hscore.cu).
+#pragma once
+
+#include <cstdint>
+
+#include "tasklens/common.h"
+
+namespace tasklens::hscore {
+
+// Rows per parallel task of the CPU moment kernel; fixed so results never depend on the thread count.
+constexpr index_t kRowBlock = 256;
+
+// Block moments of x (rows x features): mean (F), xc = x - mean (rows x F, same type as x),
+// v3 = sum_i |xc_i|^2 xc_i (F) and returns q4 = sum_i |xc_i|^4. All sums in float64, fixed order.
+template <class T>
+double block_moments_cpu(const T* x, index_t rows, index_t features, double* mean, T* xc, double* v3);
+
+// Adds per-class counts and shifted sums of one block for `targets` label vectors sharing the rows:
+// labels is rows x targets (int64, values in [0, classes)); sums is targets x classes x features (float64),
+// counts is targets x classes; offset (F) = block mean - accumulator shift, added n_c times per class.
+template <class T>
+void class_sums_cpu(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
+                    index_t classes, const double* offset, double* sums, std::int64_t* counts);
+
+// Chan merge of summary b into summary a (in place on a): mean, scatter (F x F), v3 and q4.
+// Returns the merged q4.
+double merge_moments_cpu(index_t features, double n_a, double* mean_a, double* scatter_a, double* v3_a,
+                         double q4_a, double n_b, const double* mean_b, const double* scatter_b,
+                         const double* v3_b, double q4_b);
+
+#ifdef TASKLENS_WITH_CUDA
+// CUDA launchers: raw device pointers, asynchronous on `stream`. Same contracts as the CPU kernels, except
+// that block_moments writes q4 to a device scalar and class_sums accumulates into device arrays.
+template <class T>
+void block_moments_cuda(const T* x, index_t rows, index_t features, double* mean, T* xc, double* v3,
+                        double* q4, double* row_norms, int device, std::uintptr_t stream);
+template <class T>
+void class_sums_cuda(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
+                     index_t classes, const double* offset, double* sums, std::int64_t* counts,
+                     double* partial, index_t segments, int device, std::uintptr_t stream);
+void merge_moments_cuda(index_t features, double n_a, double* mean_a, double* scatter_a, double* v3_a,
+                        double* q4_a, double n_b, const double* mean_b, const double* scatter_b,
+                        const double* v3_b, const double* q4_b, double* work, int device, std::uintptr_t stream);
+// Number of row segments the CUDA class-sum kernel splits a block into (depends on sizes only).
+index_t class_sum_segments_cuda(index_t rows, index_t features, index_t targets);
+#endif
+
+}  // namespace tasklens::hscore

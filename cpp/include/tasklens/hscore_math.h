@@ -1,0 +1,55 @@
+// H-score streaming-moment math shared by the CPU kernels (cpp/src/hscore.cpp) and the CUDA kernels
+// (cuda/hscore.cu). No Python, no torch.
+//
+// A block of rows is summarised, in float64, by its count n, mean m, scatter S = sum_i (x_i - m)(x_i - m)^T,
+// the fourth-order norm moments q4 = sum_i |x_i - m|^4 and v3 = sum_i |x_i - m|^2 (x_i - m) (used by the
+// Ledoit-Wolf shrinkage), and per class c the count n_c and the shifted sum sum_{i in c} (x_i - shift).
+// Two summaries merge exactly (Chan, Golub & LeVeque 1979, pairwise update) with the functions below.
+#pragma once
+
+#include "tasklens/common.h"
+
+namespace tasklens::hscore {
+
+// Mean of the union of two sets: m_a + (m_b - m_a) * n_b / n.
+TL_HD double merged_mean(double mean_a, double mean_b, double n_a, double n_b) {
+  const double n = n_a + n_b;
+  return n > 0 ? mean_a + (mean_b - mean_a) * (n_b / n) : 0.0;
+}
+
+// One element of Chan's scatter merge: S_ij = Sa_ij + Sb_ij + (n_a n_b / n) d_i d_j with d = m_b - m_a.
+TL_HD double merged_scatter(double sa, double sb, double d_i, double d_j, double w) {
+  return sa + sb + w * d_i * d_j;
+}
+
+// Weight n_a n_b / n of the cross term in merged_scatter (0 when either side is empty).
+TL_HD double chan_weight(double n_a, double n_b) {
+  const double n = n_a + n_b;
+  return (n_a > 0 && n_b > 0) ? n_a * n_b / n : 0.0;
+}
+
+// v3 of a set centred at its own mean, re-expressed about a point shifted by delta (new centre = m + delta):
+// v3' = v3 - (tr S + n |delta|^2) delta - 2 S delta.
+TL_HD double shifted_v3(double v3_i, double s_delta_i, double trace_s, double n, double delta_sq, double delta_i) {
+  return v3_i - (trace_s + n * delta_sq) * delta_i - 2.0 * s_delta_i;
+}
+
+// q4 of a set centred at its own mean, about the shifted centre:
+// q4' = q4 + 4 delta^T S delta + n |delta|^4 - 4 delta.v3 + 2 |delta|^2 tr S.
+TL_HD double shifted_q4(double q4, double delta_s_delta, double n, double delta_sq, double delta_v3,
+                        double trace_s) {
+  return q4 + 4.0 * delta_s_delta + n * delta_sq * delta_sq - 4.0 * delta_v3 + 2.0 * delta_sq * trace_s;
+}
+
+// Class sum update: sum_{i in c} (x_i - shift) = sum_{i in c} (x_i - m_block) + n_c (m_block - shift).
+TL_HD double shifted_class_sum(double acc_centred, double count, double offset) {
+  return acc_centred + count * offset;
+}
+
+// Deviation of one element from the block mean, in float64.
+template <class T>
+TL_HD double centred(T x, double mean) {
+  return static_cast<double>(x) - mean;
+}
+
+}  // namespace tasklens::hscore

@@ -1,0 +1,231 @@
+"""H-score (Def. 2), its Ledoit-Wolf regularized form and the streaming accumulator."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import tasklens
+from tasklens.metrics import HScoreAccumulator, hscore
+
+
+def reference_hscore(x, y, rcond=1e-15):
+    """The common NumPy implementation: np.cov of f and of the class-mean-expanded f, then pinv."""
+    x = np.asarray(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    for c in np.unique(y):
+        g[y == c] = x[y == c].mean(axis=0)
+    cov_f = np.atleast_2d(np.cov(x, rowvar=False))
+    cov_g = np.atleast_2d(np.cov(g, rowvar=False))
+    return float(np.trace(np.linalg.pinv(cov_f, rcond=rcond, hermitian=True) @ cov_g))
+
+
+def reference_regularized(x, y):
+    """Regularized H-score (Ibrahim et al., 2021) with scikit-learn's Ledoit-Wolf estimator."""
+    from sklearn.covariance import LedoitWolf
+
+    x = np.asarray(x, dtype=np.float64)
+    lw = LedoitWolf().fit(x)
+    g = np.zeros_like(x)
+    for c in np.unique(y):
+        g[y == c] = x[y == c].mean(axis=0)
+    cov_g = np.cov(g, rowvar=False, bias=True)  # same 1/N normalisation as the LW covariance
+    return float(np.trace(np.linalg.inv(lw.covariance_) @ ((1 - lw.shrinkage_) * cov_g)))
+
+
+def make_data(rng, n=2000, f=12, c=5, offset=3.0, dtype=np.float64):
+    y = rng.integers(0, c, n)
+    means = rng.normal(size=(c, f))
+    x = rng.normal(size=(n, f)) @ rng.normal(size=(f, f)) * 0.5 + means[y] + offset
+    return x.astype(dtype), y
+
+
+def rel(a, b):
+    return abs(a - b) / max(abs(b), 1e-300)
+
+
+def test_matches_numpy_reference_float64(rng):
+    for n, f, c in [(2000, 12, 5), (500, 40, 3), (3000, 3, 20), (50, 2, 2)]:
+        x, y = make_data(rng, n, f, c)
+        assert rel(hscore(x, y), reference_hscore(x, y)) < 1e-8
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(4, 300), f=st.integers(1, 20), c=st.integers(2, 8), seed=st.integers(0, 2**31 - 1),
+       scale=st.sampled_from([1e-3, 1.0, 1e4]))
+def test_property_matches_reference(n, f, c, seed, scale):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, c, n)
+    x = (rng.normal(size=(n, f)) + rng.normal(size=(c, f))[y]) * scale + 7 * scale
+    ref = reference_hscore(x, y, rcond=f * np.finfo(np.float64).eps)
+    got = hscore(x, y)
+    if n > f + 1:  # full rank: pinv is an inverse and both agree tightly
+        assert rel(got, ref) < 1e-8
+    assert 0 <= got <= min(f, c - 1) + 1e-9
+
+
+def test_float32_close_to_float64(rng):
+    x, y = make_data(rng, 5000, 32, 10)
+    h64 = hscore(x, y)
+    h32 = hscore(x.astype(np.float32), y)
+    assert rel(h32, h64) < 1e-4
+
+
+def test_ledoit_wolf_matches_sklearn(rng):
+    for n, f in [(300, 10), (60, 40), (40, 80)]:
+        x, y = make_data(rng, n, f, 4)
+        got = hscore(x, y, shrinkage="ledoit-wolf")
+        assert rel(got, reference_regularized(x, y)) < 1e-8
+        if n < f:  # shrinkage regularises the rank-deficient case below the unregularized score
+            assert got < hscore(x, y)
+
+
+def test_multi_target_equals_single_calls(rng):
+    x, y = make_data(rng, 3000, 16, 6)
+    labels = np.stack([y, rng.integers(0, 3, 3000), (y * 7 + 1) % 4, np.zeros(3000, int)], axis=1)
+    multi = hscore(x, labels)
+    assert multi.shape == (4,)
+    single = np.array([hscore(x, labels[:, j]) for j in range(4)])
+    np.testing.assert_allclose(multi, single, rtol=1e-12, atol=1e-15)
+    lw = hscore(x, labels, shrinkage="ledoit-wolf")
+    np.testing.assert_allclose(lw, [hscore(x, labels[:, j], shrinkage="ledoit-wolf") for j in range(4)],
+                               rtol=1e-12, atol=1e-15)
+
+
+def test_accumulator_chunking_merge_order_and_threads(rng, threads):
+    x, y = make_data(rng, 5000, 10, 4, offset=100.0)
+    one = HScoreAccumulator(10, 4).update(x, y)
+    ref = reference_hscore(x, y)
+    assert rel(one.score(), ref) < 1e-8
+    for chunk, block in [(1, 8192), (777, 100), (5000, 64), (4999, 3)]:
+        acc = HScoreAccumulator(10, 4, block_rows=block)
+        for i in range(0, 5000, chunk * 97 if chunk == 1 else chunk):
+            acc.update(x[i:i + (chunk * 97 if chunk == 1 else chunk)], y[i:i + (chunk * 97 if chunk == 1 else chunk)])
+        assert rel(acc.score(), one.score()) < 1e-12
+        assert rel(acc.score(shrinkage="ledoit-wolf"), one.score(shrinkage="ledoit-wolf")) < 1e-10
+    parts = [HScoreAccumulator(10, 4).update(x[i:i + 1000], y[i:i + 1000]) for i in range(0, 5000, 1000)]
+    forward, backward = HScoreAccumulator(10, 4), HScoreAccumulator(10, 4)
+    for p in parts:
+        forward.merge(p)
+    for p in reversed(parts):
+        backward.merge(p)
+    tree = parts[0].merge(parts[1]).merge(parts[2].merge(parts[3].merge(parts[4])))
+    for acc in (forward, backward, tree):
+        assert acc.n == 5000
+        assert rel(acc.score(), one.score()) < 1e-12
+        assert rel(acc.score(shrinkage="ledoit-wolf"), one.score(shrinkage="ledoit-wolf")) < 1e-10
+    results = []
+    for n_threads in (1, 2, 3):
+        threads(n_threads)
+        acc = HScoreAccumulator(10, 4, num_targets=2, block_rows=512)
+        acc.update(x, np.stack([y, (y + 1) % 4], 1))
+        results.append(acc.state_dict())
+    for other in results[1:]:
+        for key in ("mean", "scatter", "v3", "class_sums", "class_counts"):
+            assert np.array_equal(results[0][key], other[key]), key  # bit-identical
+        assert results[0]["q4"] == other["q4"]
+
+
+def test_state_roundtrip(rng, tmp_path):
+    x, y = make_data(rng, 1200, 6, 3)
+    acc = HScoreAccumulator(6, 3).update(x[:700], y[:700])
+    clone = pickle.loads(pickle.dumps(acc.state_dict()))
+    restored = HScoreAccumulator.from_dict(clone).update(x[700:], y[700:])
+    np.savez(tmp_path / "state.npz", **{k: v for k, v in acc.state_dict().items() if v is not None})
+    with np.load(tmp_path / "state.npz") as z:
+        loaded = {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
+    loaded["num_targets"] = None
+    again = HScoreAccumulator(6, 3).load_state_dict(loaded).update(x[700:], y[700:])
+    full = HScoreAccumulator(6, 3).update(x, y).score()
+    assert rel(restored.score(), full) < 1e-12 and rel(again.score(), full) < 1e-12
+    assert HScoreAccumulator.from_dict(HScoreAccumulator(6, 3).state_dict()).n == 0
+
+
+def test_degenerate_inputs(rng):
+    x, y = make_data(rng, 400, 5, 4)
+    y1 = y.copy()
+    y1[0] = 9  # a class with a single sample
+    assert rel(hscore(x, y1), reference_hscore(x, y1)) < 1e-8
+    assert hscore(x, np.zeros(400, int)) == 0.0  # one class: no between-class variance
+    xc = x.copy()
+    xc[:, 2] = 3.5  # a constant feature is dropped by the pseudo-inverse
+    assert rel(hscore(xc, y), hscore(np.delete(xc, 2, axis=1), y)) < 1e-8
+    assert hscore(np.full((50, 3), 2.0), rng.integers(0, 2, 50)) == 0.0
+    wide, yw = make_data(rng, 30, 60, 3)  # F > N: pinv on the rank-29 covariance
+    tol = 60 * np.finfo(np.float64).eps
+    assert rel(hscore(wide, yw), reference_hscore(wide, yw, rcond=tol)) < 1e-6
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="features: contains NaN"):
+        hscore(bad, y)
+    with pytest.raises(ValueError, match="features: contains NaN"):
+        HScoreAccumulator(5, 4).update(np.where(np.arange(5) == 0, np.inf, x), y)
+    with pytest.raises(ValueError, match="at least 2"):
+        hscore(x[:1], y[:1])
+    with pytest.raises(ValueError, match="labels: expected 400 labels"):
+        hscore(x, y[:10])
+    with pytest.raises(ValueError, match="non-negative"):
+        hscore(x, y - 1)
+    with pytest.raises(TypeError, match="integer class labels"):
+        hscore(x, y + 0.5)
+    with pytest.raises(ValueError, match="shrinkage"):
+        hscore(x, y, shrinkage="oas")
+    with pytest.raises(ValueError, match=r"features: expected shape \(\*, 5\)"):
+        HScoreAccumulator(5, 4).update(x[:, :3], y)
+    with pytest.raises(ValueError, match="out of range for num_classes=2"):
+        HScoreAccumulator(5, 2).update(x, y)
+    with pytest.raises(ValueError, match="no samples"):
+        HScoreAccumulator(5, 4).score()
+    with pytest.raises(ValueError, match="num_classes=3 differs"):
+        HScoreAccumulator(5, 4).merge(HScoreAccumulator(5, 3))
+
+
+def test_sparse_label_codes_and_memmap(rng, tmp_path):
+    x, y = make_data(rng, 1000, 8, 3)
+    assert rel(hscore(x, y * 10_000_000), reference_hscore(x, y)) < 1e-8  # renumbered sparse codes
+    np.save(tmp_path / "x.npy", x.astype(np.float32))
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    assert rel(hscore(mm, y), hscore(x.astype(np.float32), y)) == 0.0
+    assert rel(tasklens.hscore(x, y), reference_hscore(x, y)) < 1e-8  # top-level lazy export
+
+
+def test_torch_in_torch_out(rng):
+    torch = pytest.importorskip("torch")
+    x, y = make_data(rng, 800, 6, 3)
+    h = hscore(torch.from_numpy(x), torch.from_numpy(y))
+    assert isinstance(h, torch.Tensor) and h.dtype == torch.float64 and h.ndim == 0
+    assert rel(float(h), reference_hscore(x, y)) < 1e-8
+    hm = hscore(torch.from_numpy(x), torch.from_numpy(np.stack([y, y], 1)))
+    assert hm.shape == (2,)
+    acc = HScoreAccumulator(6, 3).update(torch.from_numpy(x), torch.from_numpy(y))
+    score = acc.score()
+    assert isinstance(score, torch.Tensor) and score.dtype == torch.float64
+    assert rel(float(score), reference_hscore(x, y)) < 1e-8
+    f32 = hscore(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y))
+    assert f32.dtype == torch.float64 and rel(float(f32), reference_hscore(x, y)) < 1e-4
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu(rng):
+    torch = pytest.importorskip("torch")
+    for dtype in (np.float32, np.float64):
+        x, y = make_data(rng, 20000, 48, 7, dtype=dtype)
+        labels = np.stack([y, rng.integers(0, 4, 20000)], 1)
+        cpu = hscore(x, labels)
+        gpu = hscore(torch.from_numpy(x).cuda(), torch.from_numpy(labels).cuda())
+        assert gpu.device.type == "cuda"
+        tol = 1e-10 if dtype == np.float64 else 1e-4
+        np.testing.assert_allclose(gpu.cpu().numpy(), cpu, rtol=tol)
+        lw_gpu = hscore(torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda(), shrinkage="ledoit-wolf")
+        assert rel(float(lw_gpu), hscore(x, y, shrinkage="ledoit-wolf")) < tol
+        acc = HScoreAccumulator(48, 7, block_rows=3000)
+        for i in range(0, 20000, 6000):
+            acc.update(torch.from_numpy(x[i:i + 6000]).cuda(), torch.from_numpy(y[i:i + 6000]).cuda())
+        cpu_acc = HScoreAccumulator(48, 7, block_rows=3000).update(x, y)
+        gs, cs = acc.state_dict(), cpu_acc.state_dict()
+        for key in ("mean", "scatter", "class_sums"):
+            np.testing.assert_allclose(gs[key], cs[key], rtol=tol, atol=tol * np.abs(cs[key]).max())
+        np.testing.assert_array_equal(gs["class_counts"], cs["class_counts"])
