@@ -1,12 +1,15 @@
 """Transferability metrics: H-score (Def. 2), transferability (Def. 3), source selection (Def. 4),
 higher-order transfer and the pixel-wise H-score (§5.2) of Bao et al. (ICLR 2019).
 
-Ranking comparison and task clustering live in :mod:`tasklens.hgr`'s companion modules.
+Ranking comparison (Spearman, Kendall tau-b, DCG/NDCG, top-k agreement) and task clustering from
+H-score vectors (with a dendrogram plot) are in :mod:`.ranking` and :mod:`.clustering`.
 """
 
 from .hscore import HScoreAccumulator, hscore, hscore_from_state
 from .transfer import rank_source_pairs, rank_sources, select_source, transferability
 from .pixelwise import PixelwiseHScore, pixelwise_hscore, quantize_palette
+from .ranking import dcg_score, kendall_tau, ndcg_score, rankdata, spearman, top_k_agreement
+from .clustering import TaskClustering, cluster_tasks, plot_dendrogram
 
 __all__ = [
     "hscore",
@@ -19,4 +22,13 @@ __all__ = [
     "pixelwise_hscore",
     "PixelwiseHScore",
     "quantize_palette",
+    "spearman",
+    "kendall_tau",
+    "dcg_score",
+    "ndcg_score",
+    "top_k_agreement",
+    "rankdata",
+    "cluster_tasks",
+    "plot_dendrogram",
+    "TaskClustering",
 ]
