@@ -28,7 +28,7 @@ def ref_pairwise(t, s, metric):
     return 0.5 * ((tn[:, None, :] - sn[None, :, :]) ** 2).sum(-1)
 
 
-def check_nearest(t, s, metric, rtol=1e-6):
+def assert_nearest(t, s, metric, rtol=1e-6):
     dist, index = nearest(t, s, metric=metric)
     ref = ref_pairwise(t, s, metric)
     best = ref.min(axis=1)
@@ -49,7 +49,7 @@ def check_nearest(t, s, metric, rtol=1e-6):
 def test_nearest_matches_brute_force(metric, dtype, rng):
     t = rng.standard_normal((150, 17)).astype(dtype)
     s = (rng.standard_normal((230, 17)) + 0.3).astype(dtype)
-    dist, index = check_nearest(t, s, metric)
+    dist, index = assert_nearest(t, s, metric)
     assert dist.dtype == np.float64 and index.dtype == np.int64 and dist.shape == (150,)
 
 
@@ -57,12 +57,12 @@ def test_nearest_matches_brute_force(metric, dtype, rng):
 def test_edge_cases_duplicates_single_rows_d1(metric, rng):
     s = rng.standard_normal((40, 3))
     t = np.vstack([s[:5], s[:5], rng.standard_normal((3, 3))])  # exact duplicates of source rows
-    dist, index = check_nearest(t, np.vstack([s, s[:5]]), metric)
+    dist, index = assert_nearest(t, np.vstack([s, s[:5]]), metric)
     assert np.all(dist[:10] == 0) and np.all(index[:10] == np.r_[0:5, 0:5])  # ties -> smaller index
-    check_nearest(t[:1], s, metric)
-    check_nearest(t, s[:1], metric)
+    assert_nearest(t[:1], s, metric)
+    assert_nearest(t, s[:1], metric)
     if metric != "cosine":  # in 1-D cosine only sees signs
-        check_nearest(rng.standard_normal((50, 1)), rng.standard_normal((70, 1)), metric)
+        assert_nearest(rng.standard_normal((50, 1)), rng.standard_normal((70, 1)), metric)
 
 
 def test_many_exact_ties_overflow_candidates():
@@ -80,9 +80,9 @@ def test_large_coordinates_no_cancellation(offset, rng):
     base = rng.standard_normal((1, 8)) * offset
     t = base + rng.standard_normal((60, 8))
     s = base + rng.standard_normal((90, 8))
-    check_nearest(t, s, "euclidean")
-    check_nearest(t.astype(np.float32), s.astype(np.float32), "euclidean")
-    check_nearest(t, s, "sqeuclidean")
+    assert_nearest(t, s, "euclidean")
+    assert_nearest(t.astype(np.float32), s.astype(np.float32), "euclidean")
+    assert_nearest(t, s, "sqeuclidean")
 
 
 @settings(max_examples=25, deadline=None)
@@ -97,7 +97,7 @@ def test_nearest_property(n_t, n_s, d, seed, metric, rounding):
         if metric == "cosine":
             t[np.all(t == 0, axis=1)] = 1.0
             s[np.all(s == 0, axis=1)] = 1.0
-    check_nearest(t.astype(np.float32), s.astype(np.float32), metric)
+    assert_nearest(t.astype(np.float32), s.astype(np.float32), metric)
 
 
 def ref_distance(t, s, method, metric):
