@@ -24,7 +24,7 @@ from .._dispatch import backend_of, like, to_numpy
 from .._validation import check_array, check_positive
 from .evaluate import _eligible_scores, select_threshold
 from .model import class_weights, prepare_fit
-from .train import run_training
+from .train import run_training, torch_threads
 
 __all__ = ["LinearBaseline", "MLPBaseline", "KLDivergence", "AsymmetricCosine", "AsymmetricEuclidean",
            "RandomBaseline", "BASELINES"]
@@ -107,7 +107,8 @@ class _PairClassifier(_ScoreBase):
 
     def __init__(self, seed: int = 0, *, hidden=None, epochs: int = 100, lr: float = 1e-3,
                  weight_decay: float = 0.0, batch_size: int = 4096, pos_weight="balanced",
-                 eval_every: int = 5, patience: int = 10, progress: bool = True):
+                 eval_every: int = 5, patience: int = 10, progress: bool = True,
+                 torch_threads: int | None = 1):
         check_positive(lr, "lr")
         check_positive(weight_decay, "weight_decay", allow_zero=True)
         for name, v in (("epochs", epochs), ("batch_size", batch_size), ("eval_every", eval_every),
@@ -117,12 +118,16 @@ class _PairClassifier(_ScoreBase):
         self.config = dict(seed=int(seed), hidden=tuple(self._hidden if hidden is None else hidden),
                            epochs=int(epochs), lr=float(lr), weight_decay=float(weight_decay),
                            batch_size=int(batch_size), pos_weight=pos_weight, eval_every=int(eval_every),
-                           patience=int(patience), progress=bool(progress))
+                           patience=int(patience), progress=bool(progress), torch_threads=torch_threads)
         self.net_ = None
         self.history_ = None
 
     def fit(self, X, relations, train_mask, val_mask=None):
         """Train on the pairs of ``train_mask`` (class-balanced BCE); early stopping on validation F1."""
+        with torch_threads(self.config["torch_threads"]):
+            return self._fit(X, relations, train_mask, val_mask)
+
+    def _fit(self, X, relations, train_mask, val_mask):
         import torch
 
         X, R, tr, va = prepare_fit(X, relations, train_mask, val_mask)
@@ -170,7 +175,7 @@ class _PairClassifier(_ScoreBase):
         import torch
 
         self.net_.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self.config["torch_threads"]):
             return self.net_.dense(torch.as_tensor(A, dtype=torch.float32),
                                    torch.as_tensor(B, dtype=torch.float32)).numpy().astype(np.float64)
 

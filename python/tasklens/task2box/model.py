@@ -14,7 +14,7 @@ from .._dispatch import backend_of, like, to_numpy
 from .._validation import check_array, check_choice, check_positive, is_torch
 from .checkpoint import load_checkpoint, save_checkpoint, snapshot
 from .losses import BoxGeometry, center_loss, regularization, relation_loss, relation_loss_pairs, size_order_loss
-from .train import run_training
+from .train import run_training, torch_threads
 
 __all__ = ["Task2Box", "prepare_fit", "class_weights"]
 
@@ -110,6 +110,8 @@ class Task2Box:
     eval_every, patience : validation period (epochs) and early-stopping patience (validations).
     lr_decay : final learning rate as a fraction of ``lr`` (cosine schedule); 1 = constant.
     min_size : smallest side length. progress : tqdm bar. device : torch device for training.
+    torch_threads : torch intra-op threads while fitting and embedding (default 1: the network is
+        small and one thread avoids oversubscription; None keeps torch's setting).
 
     Examples
     --------
@@ -132,7 +134,7 @@ class Task2Box:
                  size_weight: float = 0.0, volume_temperature: float = 0.1,
                  intersection_temperature: float = 1e-4, mode: str = "gumbel", eval_every: int = 10,
                  patience: int = 20, lr_decay: float = 1.0, min_size: float = 1e-3,
-                 progress: bool = True, device: str = "cpu"):
+                 progress: bool = True, device: str = "cpu", torch_threads: int | None = 1):
         if int(box_dim) != box_dim or box_dim < 1:
             raise ValueError(f"box_dim: expected a positive integer, got {box_dim!r}")
         for name in ("epochs", "eval_every", "patience"):
@@ -157,7 +159,8 @@ class Task2Box:
                            volume_temperature=float(volume_temperature),
                            intersection_temperature=float(intersection_temperature), mode=mode,
                            eval_every=int(eval_every), patience=int(patience), lr_decay=float(lr_decay),
-                           min_size=float(min_size), progress=bool(progress), device=device)
+                           min_size=float(min_size), progress=bool(progress), device=device,
+                           torch_threads=torch_threads)
         self.net_ = None
         self.in_dim_ = None
         self.history_ = None
@@ -182,6 +185,12 @@ class Task2Box:
 
     def fit(self, X, relations, train_mask, val_mask=None, *, sizes=None, checkpoint: str | None = None,
             checkpoint_every: int = 50, resume: str | None = None, callback=None):
+        with torch_threads(self.config.get("torch_threads", 1)):
+            return self._fit(X, relations, train_mask, val_mask, sizes=sizes, checkpoint=checkpoint,
+                             checkpoint_every=checkpoint_every, resume=resume, callback=callback)
+
+    def _fit(self, X, relations, train_mask, val_mask=None, *, sizes=None, checkpoint=None,
+             checkpoint_every=50, resume=None, callback=None):
         """Train ``f_theta`` on the training pairs (Eq. 4).
 
         Parameters
@@ -317,7 +326,7 @@ class Task2Box:
         dev = next(self.net_.parameters()).device
         xt = X if is_torch(X) else torch.from_numpy(np.asarray(X))
         self.net_.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self.config.get("torch_threads", 1)):
             lo, hi = self.net_(xt.to(device=dev, dtype=torch.float32))
         return lo, hi, be
 

@@ -16,7 +16,33 @@ from typing import Callable
 
 from .checkpoint import load_checkpoint, save_checkpoint, snapshot
 
-__all__ = ["TrainState", "run_training"]
+__all__ = ["TrainState", "run_training", "torch_threads"]
+
+
+class torch_threads:
+    """Context manager setting torch's intra-op thread count (``None`` leaves it unchanged).
+
+    The Task2Box networks are small (hundreds of rows); on a busy machine torch's thread pool costs
+    more than it saves, so the estimators default to one torch thread while the native box kernels
+    keep their own pool (:func:`tasklens.set_num_threads`).
+    """
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        import torch
+
+        self.prev = torch.get_num_threads()
+        if self.n is not None:
+            torch.set_num_threads(int(self.n))
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.prev)
+        return False
 
 
 @dataclass
