@@ -68,8 +68,13 @@ def test_relation_loss_gradcheck():
 
 def test_center_loss_hand_computed():
     lo, hi = boxes3()  # centres (1,1), (2,2), (.5,.5)
-    got = center_loss(lo, hi, torch.tensor([2, 0]), torch.tensor([0, 1]))
+    got = center_loss(lo, hi, torch.tensor([2, 0]), torch.tensor([0, 1]), disjoint_only=False)
     assert float(got) == pytest.approx((0.5 + 2.0) / 2)
+    # C=[0,1]^2 and B=[1,3]^2 touch (no gap): only the disjoint pair (C, D) counts
+    lo2 = torch.cat([lo, torch.tensor([[5., 5.]], dtype=lo.dtype)])
+    hi2 = torch.cat([hi, torch.tensor([[6., 6.]], dtype=lo.dtype)])
+    got = center_loss(lo2, hi2, torch.tensor([2, 2]), torch.tensor([1, 3]))
+    assert float(got) == pytest.approx((0 + 2 * 5.0 ** 2) / 2)
     assert float(center_loss(lo, hi, torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long))) == 0
 
 

@@ -13,6 +13,8 @@ import csv
 import os
 import time
 
+QUICK_CLASSES = ("Liliopsida", "Actinopterygii", "Mammalia", "Reptilia", "Amphibia")
+
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="run Task2Box end to end on the bundled taxonomy (the main job)",
@@ -22,6 +24,9 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="Task2Box epochs (default 1500; 60 with --quick)")
     p.add_argument("--mlp-epochs", type=int, default=None, help="MLP epochs (default 30; 2 with --quick)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classes", default=None,
+                   help="comma-separated taxonomic classes to keep (default all; with --quick: "
+                        + ",".join(QUICK_CLASSES) + ")")
     p.add_argument("--quick", action="store_true", help="a reduced run (seconds) for smoke tests")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
@@ -38,6 +43,13 @@ def run(args) -> int:
     os.makedirs(args.out, exist_ok=True)
     table, emb = load_compact_taxonomy()
     taxa = relations_from_taxonomy(table)
+    classes = args.classes.split(",") if args.classes else (QUICK_CLASSES if args.quick else None)
+    if classes:
+        known = {g.split(":", 1)[1]: i for i, g in enumerate(taxa.group_names)}
+        missing = [c for c in classes if c not in known]
+        if missing:
+            raise ValueError(f"--classes: unknown class(es) {missing}; known: {sorted(known)}")
+        taxa = taxa.subset(np.nonzero(np.isin(taxa.group, [known[c] for c in classes]))[0])
     X = base_representations(emb, taxa.members)
     R = taxa.relations
     n = len(taxa)

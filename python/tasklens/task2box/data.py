@@ -60,6 +60,15 @@ class Taxa:
     def __len__(self) -> int:
         return len(self.names)
 
+    def subset(self, index) -> "Taxa":
+        """The datasets ``index`` (int array) with their relations and regrouped colours."""
+        index = np.asarray(index, dtype=np.int64)
+        uniq, group = np.unique(self.group[index], return_inverse=True)
+        return Taxa(names=[self.names[i] for i in index], levels=self.levels[index],
+                    group=group.astype(np.int64), group_names=[self.group_names[g] for g in uniq],
+                    members=[self.members[i] for i in index],
+                    relations=self.relations[np.ix_(index, index)], sizes=self.sizes[index])
+
 
 def relations_from_parents(child, parent, n: int | None = None, *, transitive: bool = True) -> np.ndarray:
     """Relation matrix from a parent-child edge list.

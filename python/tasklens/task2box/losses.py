@@ -70,12 +70,22 @@ def relation_loss_pairs(lo, hi, idx_i, idx_j, target, weight, geometry: BoxGeome
     return (weight * (s - target) ** 2).sum() / weight.sum().clamp_min(1e-12)
 
 
-def center_loss(lo, hi, idx_i, idx_j):
-    """L_D: mean over pairs ``(i, j)`` with ``d > 0`` of ``||c_i - c_j||^2``, ``c = (lo + hi) / 2``."""
+def center_loss(lo, hi, idx_i, idx_j, *, disjoint_only: bool = True):
+    """L_D: ``||c_i - c_j||^2`` with ``c = (lo + hi) / 2``, summed over the related pairs ``(i, j)``
+    (``d > 0``) and divided by their number.
+
+    With ``disjoint_only`` (default) only pairs whose boxes do not overlap contribute, as in §3.2
+    ("minimised when starting from a non-overlapping state"): it pulls separated related boxes
+    together and leaves overlapping ones to L_E.
+    """
     if idx_i.numel() == 0:
         return lo.sum() * 0.0
     c = 0.5 * (lo + hi)
-    return ((c[idx_i] - c[idx_j]) ** 2).sum(-1).mean()
+    d2 = ((c[idx_i] - c[idx_j]) ** 2).sum(-1)
+    if disjoint_only:
+        with_gap = ((hi[idx_i] < lo[idx_j]) | (hi[idx_j] < lo[idx_i])).any(-1).detach()
+        d2 = d2 * with_gap.to(d2.dtype)
+    return d2.sum() / idx_i.numel()
 
 
 def regularization(lo, hi, alpha: float, beta: float, geometry: BoxGeometry = BoxGeometry()):

@@ -29,12 +29,26 @@ def _pyplot():
     return plt
 
 
+def _palette(n: int, plt):
+    """Strong, distinguishable colours first (tab10, then the dark half of tab20b/tab20c), then pale ones."""
+    strong = list(plt.get_cmap("tab10").colors)
+    for name in ("tab20b", "tab20c"):
+        cols = plt.get_cmap(name).colors
+        strong += [cols[i] for i in range(0, 20, 4)] + [cols[i] for i in range(1, 20, 4)]
+    return strong
+
+
+def _text_color(c):
+    r, g, b = c[:3]
+    return (0.6 * r, 0.6 * g, 0.6 * b)
+
+
 def _draw(ax, lo, hi, dims, labels, colors, faded, emphasis, max_labels, fontsize):
     from matplotlib.patches import Rectangle
 
     a, b = dims
     w, h = hi[:, a] - lo[:, a], hi[:, b] - lo[:, b]
-    order = np.argsort(-(w * h))  # big boxes first (underneath)
+    order = np.lexsort((-(w * h), ~faded))  # faded boxes first, then big boxes first (underneath)
     for i in order:
         alpha_face = 0.04 if faded[i] else 0.18
         ax.add_patch(Rectangle((lo[i, a], lo[i, b]), w[i], h[i], facecolor=colors[i], alpha=alpha_face,
@@ -63,7 +77,7 @@ def _draw(ax, lo, hi, dims, labels, colors, faded, emphasis, max_labels, fontsiz
         if len(placed) >= max_labels:
             break
         t = ax.text(lo[i, a], hi[i, b], str(labels[i]), fontsize=fontsize * (1.25 if emphasis[i] else 1.0),
-                    ha="left", va="top", color=colors[i], clip_on=True,
+                    ha="left", va="top", color=_text_color(colors[i]), clip_on=True,
                     fontweight="bold" if emphasis[i] else "normal",
                     path_effects=[pe.withStroke(linewidth=2.0, foreground="white")])
         bb = t.get_window_extent(renderer).expanded(1.02, 1.05)
@@ -75,7 +89,7 @@ def _draw(ax, lo, hi, dims, labels, colors, faded, emphasis, max_labels, fontsiz
 
 def plot_boxes(lo, hi, path=None, *, labels=None, groups=None, group_names=None, highlight=None,
                relations=None, dims=None, max_labels: int = 60, title: str | None = None,
-               figsize=None, fontsize: float = 7.0, dpi: int = 110):
+               figsize=None, fontsize: float = 7.0, dpi: int = 110, max_legend: int = 12):
     """Draw a box map.
 
     Parameters
@@ -90,6 +104,7 @@ def plot_boxes(lo, hi, path=None, *, labels=None, groups=None, group_names=None,
     dims : list of (a, b) dimension pairs to draw; default (0, 1) for k = 2, all pairs (at most 6)
         for k > 2, one panel each.
     max_labels : most labels per panel (largest boxes first; overlapping labels are skipped).
+    max_legend : legend entries (the groups with most boxes).
 
     Returns
     -------
@@ -113,11 +128,14 @@ def plot_boxes(lo, hi, path=None, *, labels=None, groups=None, group_names=None,
         if k == 1:
             raise ValueError("lo, hi: box maps need k >= 2 dimensions")
     plt = _pyplot()
-    cmap = plt.get_cmap("tab20")
-    uniq = np.unique(g)
-    colors = [cmap(int(np.searchsorted(uniq, gi)) % 20) for gi in g]
+    uniq, g_idx, g_count = np.unique(g, return_inverse=True, return_counts=True)
+    palette = _palette(len(uniq), plt)
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[np.argsort(-g_count, kind="stable")] = np.arange(len(uniq))  # biggest groups get the strongest colours
+    colors = [palette[rank[u] % len(palette)] for u in g_idx]
     faded = np.zeros(n, dtype=bool)
     emphasis = np.zeros(n, dtype=bool)
+    role_legend = None
     if highlight is not None:
         if not isinstance(highlight, (int, np.integer)):
             if labels is None or highlight not in list(labels):
@@ -127,14 +145,20 @@ def plot_boxes(lo, hi, path=None, *, labels=None, groups=None, group_names=None,
             raise ValueError(f"highlight: index {highlight} out of range for {n} boxes")
         if relations is not None:
             R = np.asarray(to_numpy(relations)) > 0.5
-            related = R[highlight] | R[:, highlight]
+            outside, inside = R[highlight].copy(), R[:, highlight].copy()
         else:
             inside = np.all((lo >= lo[highlight] - 1e-9) & (hi <= hi[highlight] + 1e-9), axis=1)
             outside = np.all((lo <= lo[highlight] + 1e-9) & (hi >= hi[highlight] - 1e-9), axis=1)
-            related = inside | outside
-        related[highlight] = True
-        faded = ~related
+        inside[highlight] = outside[highlight] = False
+        faded = ~(inside | outside)
+        faded[highlight] = False
         emphasis[highlight] = True
+        role = {"highlighted": (0.85, 0.1, 0.1), "contains it": (0.12, 0.35, 0.8),
+                "contained in it": (0.1, 0.6, 0.25)}
+        colors = [role["highlighted"] if i == highlight else role["contains it"] if outside[i]
+                  else role["contained in it"] if inside[i] else (0.55, 0.55, 0.55) for i in range(n)]
+        group_names = None
+        role_legend = role
     cols = min(len(dims), 3)
     rows = int(np.ceil(len(dims) / cols))
     if figsize is None:
@@ -145,11 +169,19 @@ def plot_boxes(lo, hi, path=None, *, labels=None, groups=None, group_names=None,
         _draw(ax, lo, hi, d, labels, colors, faded, emphasis, max_labels, fontsize)
     for ax in axes.ravel()[len(dims):]:
         ax.axis("off")
-    if group_names is not None and len(uniq) <= 40:
+    if role_legend is not None:
         from matplotlib.patches import Patch
 
-        handles = [Patch(facecolor=cmap(u % 20), alpha=0.6, label=str(group_names[gi]))
-                   for u, gi in enumerate(uniq)]
+        fig.legend(handles=[Patch(facecolor=c, alpha=0.6, label=f"{labels[highlight] if labels is not None and k == 'highlighted' else k}")
+                            for k, c in role_legend.items()], loc="lower center", ncol=3,
+                   fontsize=fontsize + 2, frameon=False)
+        fig.tight_layout(rect=(0, 0.04 / rows, 1, 0.97))
+    elif group_names is not None:
+        from matplotlib.patches import Patch
+
+        shown = np.argsort(-g_count, kind="stable")[:max_legend]
+        handles = [Patch(facecolor=palette[rank[u] % len(palette)], alpha=0.6, label=str(group_names[uniq[u]]))
+                   for u in shown]
         fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=fontsize + 1,
                    frameon=False, bbox_to_anchor=(0.5, 0.0))
         fig.tight_layout(rect=(0, 0.035 * int(np.ceil(len(handles) / 6)) / rows, 1, 0.97))
