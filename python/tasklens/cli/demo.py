@@ -21,8 +21,8 @@ def register(sub) -> None:
                        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1])
     p.add_argument("--out", default="tasklens-demo", help="output folder (default: ./tasklens-demo)")
     p.add_argument("--box-dim", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=None, help="Task2Box epochs (default 1500; 60 with --quick)")
-    p.add_argument("--mlp-epochs", type=int, default=None, help="MLP epochs (default 30; 2 with --quick)")
+    p.add_argument("--epochs", type=int, default=None, help="Task2Box epochs (default 300; 60 with --quick)")
+    p.add_argument("--mlp-epochs", type=int, default=None, help="MLP epochs over all training pairs (default 3; 1 with --quick)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--classes", default=None,
                    help="comma-separated taxonomic classes to keep (default all; with --quick: "
@@ -58,8 +58,8 @@ def run(args) -> int:
     nm = novel_mask(n, existing, novel)
     print(f"{n} datasets ({len(existing)} existing, {len(novel)} novel), {int(R.sum())} containment pairs; "
           f"train/val/test pairs {int(tr.sum())}/{int(va.sum())}/{int(te.sum())}")
-    epochs = args.epochs or (60 if args.quick else 1500)
-    mlp_epochs = args.mlp_epochs or (2 if args.quick else 30)
+    epochs = args.epochs or (60 if args.quick else 300)
+    mlp_epochs = args.mlp_epochs or (1 if args.quick else 3)
     prog = not args.no_progress
     rows = []
     t = time.perf_counter()

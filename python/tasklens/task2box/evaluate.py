@@ -80,10 +80,10 @@ def f1_score_at(scores, labels, threshold: float) -> dict:
     pred = np.asarray(scores, dtype=np.float64).ravel() > threshold
     y = np.asarray(labels, dtype=bool).ravel()
     tp = float(np.sum(pred & y))
-    p = tp / pred.sum() if pred.sum() else 0.0
-    r = tp / y.sum() if y.sum() else 0.0
+    p = tp / float(pred.sum()) if pred.sum() else 0.0
+    r = tp / float(y.sum()) if y.sum() else 0.0
     f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
-    return {"f1": f1, "precision": p, "recall": r}
+    return {"f1": float(f1), "precision": float(p), "recall": float(r)}
 
 
 def evaluate_hierarchy(relations, S, val_mask, test_mask, *, antisymmetric: bool = True) -> dict:
@@ -122,7 +122,7 @@ def evaluate_hierarchy(relations, S, val_mask, test_mask, *, antisymmetric: bool
     t = select_threshold(E[vm], Y[vm])
     out = f1_score_at(E[tm], Y[tm], t)
     out["threshold"] = t
-    out["val_f1"] = f1_score_at(E[vm], Y[vm], t)["f1"]
+    out["val_f1"] = f1_score_at(E[vm], Y[vm], t)["f1"]  # python floats throughout
     return out
 
 

@@ -25,7 +25,7 @@ def _torch():
     return torch
 
 
-def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float):
+def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: float = 0.0):
     torch = _torch()
     nn = torch.nn
 
@@ -39,14 +39,19 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float):
             layers, d = [], in_dim
             for h in hidden:
                 layers += [nn.Linear(d, h), nn.BatchNorm1d(h), nn.ReLU()]
+                if dropout:
+                    layers.append(nn.Dropout(dropout))
                 d = h
             self.body = nn.Sequential(*layers)
             self.head_lo = nn.Linear(d, box_dim)
             self.head_size = nn.Linear(d, box_dim)
             self.min_size = min_size
 
-        def forward(self, x):
-            h = self.body((x - self.x_mean) / self.x_scale)
+        def forward(self, x, noise=None):
+            z = (x - self.x_mean) / self.x_scale
+            if noise is not None:
+                z = z + noise
+            h = self.body(z)
             lo = self.head_lo(h)
             hi = lo + torch.nn.functional.softplus(self.head_size(h)) + self.min_size
             return lo, hi
@@ -109,7 +114,10 @@ class Task2Box:
     volume_temperature, intersection_temperature, mode : box geometry for the kernels.
     eval_every, patience : validation period (epochs) and early-stopping patience (validations).
     lr_decay : final learning rate as a fraction of ``lr`` (cosine schedule); 1 = constant.
-    min_size : smallest side length. progress : tqdm bar. device : torch device for training.
+    min_size : smallest side length.
+    dropout : dropout after each hidden layer. input_noise : standard deviation of Gaussian noise added
+        to the standardised inputs while training (smooths f_theta for novel datasets).
+    progress : tqdm bar. device : torch device for training.
     torch_threads : torch intra-op threads while fitting and embedding (default 1: the network is
         small and one thread avoids oversubscription; None keeps torch's setting).
 
@@ -128,13 +136,14 @@ class Task2Box:
     Deterministic for a given seed, thread count-independent kernels and CPU torch.
     """
 
-    def __init__(self, box_dim: int = 2, seed: int = 0, *, hidden=(256, 256, 256), epochs: int = 1000,
-                 lr: float = 1e-3, weight_decay: float = 0.0, batch_size: int | None = None,
+    def __init__(self, box_dim: int = 2, seed: int = 0, *, hidden=(128, 128, 128), epochs: int = 1000,
+                 lr: float = 1e-3, weight_decay: float = 1e-2, batch_size: int | None = None,
                  lam: float = 0.1, alpha: float = 0.1, beta: float = 0.01, pos_weight="sqrt",
                  size_weight: float = 0.0, volume_temperature: float = 0.1,
                  intersection_temperature: float = 1e-4, mode: str = "gumbel", eval_every: int = 10,
                  patience: int = 20, lr_decay: float = 1.0, min_size: float = 1e-3,
-                 progress: bool = True, device: str = "cpu", torch_threads: int | None = 1):
+                 dropout: float = 0.0, input_noise: float = 0.0, progress: bool = True, device: str = "cpu",
+                 torch_threads: int | None = 1):
         if int(box_dim) != box_dim or box_dim < 1:
             raise ValueError(f"box_dim: expected a positive integer, got {box_dim!r}")
         for name in ("epochs", "eval_every", "patience"):
@@ -142,7 +151,7 @@ class Task2Box:
             if int(v) != v or v < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {v!r}")
         check_positive(lr, "lr")
-        for name in ("weight_decay", "lam", "alpha", "beta", "size_weight", "min_size"):
+        for name in ("weight_decay", "lam", "alpha", "beta", "size_weight", "min_size", "dropout", "input_noise"):
             check_positive(locals()[name], name, allow_zero=True)
         check_positive(volume_temperature, "volume_temperature")
         check_positive(intersection_temperature, "intersection_temperature")
@@ -160,7 +169,7 @@ class Task2Box:
                            intersection_temperature=float(intersection_temperature), mode=mode,
                            eval_every=int(eval_every), patience=int(patience), lr_decay=float(lr_decay),
                            min_size=float(min_size), progress=bool(progress), device=device,
-                           torch_threads=torch_threads)
+                           torch_threads=torch_threads, dropout=float(dropout), input_noise=float(input_noise))
         self.net_ = None
         self.in_dim_ = None
         self.history_ = None
@@ -181,7 +190,7 @@ class Task2Box:
         torch = _torch()
         torch.manual_seed(self.config["seed"])
         c = self.config
-        return _build_boxnet(in_dim, c["box_dim"], c["hidden"], c["min_size"]).to(c["device"])
+        return _build_boxnet(in_dim, c["box_dim"], c["hidden"], c["min_size"], c.get("dropout", 0.0)).to(c["device"])
 
     def fit(self, X, relations, train_mask, val_mask=None, *, sizes=None, checkpoint: str | None = None,
             checkpoint_every: int = 50, resume: str | None = None, callback=None):
@@ -261,11 +270,16 @@ class Task2Box:
             parts["loss"] = loss
             return loss, parts
 
+        def noisy():
+            if not c.get("input_noise"):
+                return None
+            return (torch.randn(Xt.shape, generator=gen) * c["input_noise"]).to(dev)
+
         def step(epoch):
             set_lr(epoch)
             if c["batch_size"] is None:
                 opt.zero_grad()
-                lo, hi = net(Xt)
+                lo, hi = net(Xt, noisy())
                 loss, parts = objective(lo, hi, relation_loss(lo, hi, Rt, W, geom))
                 loss.backward()
                 opt.step()
@@ -277,7 +291,7 @@ class Task2Box:
                 sel = perm[b:b + c["batch_size"]]
                 i, j = tr_i[sel], tr_j[sel]
                 opt.zero_grad()
-                lo, hi = net(Xt)
+                lo, hi = net(Xt, noisy())
                 le = relation_loss_pairs(lo, hi, i, j, Rt[i, j], W[i, j], geom)
                 loss, parts = objective(lo, hi, le)
                 loss.backward()
