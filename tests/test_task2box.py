@@ -208,7 +208,7 @@ def toy_hierarchy(n_roots=3, n_children=5, d=6, seed=0):
 def test_task2box_learns_toy_hierarchy():
     X, R = toy_hierarchy()
     tr, va, te = split_pairs(len(X), seed=0)
-    model = Task2Box(box_dim=2, seed=0, epochs=250, lr=3e-3, hidden=(32, 32, 32), progress=False)
+    model = Task2Box(box_dim=2, seed=0, epochs=250, lr=3e-3, hidden=(32, 32, 32), weight_decay=0.0, progress=False)
     model.fit(X, R, tr | te, va)
     S = model.containment(X)
     m = ~np.eye(len(X), dtype=bool)

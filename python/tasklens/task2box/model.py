@@ -117,6 +117,9 @@ class Task2Box:
     min_size : smallest side length.
     dropout : dropout after each hidden layer. input_noise : standard deviation of Gaussian noise added
         to the standardised inputs while training (smooths f_theta for novel datasets).
+    standardize : ``"feature"`` centres and scales every input column; ``"global"`` centres every
+        column and divides by one overall standard deviation (keeps the relative scale of blocks such as
+        the mean and variance halves of ``[mu, sigma^2]``).
     progress : tqdm bar. device : torch device for training.
     torch_threads : torch intra-op threads while fitting and embedding (default 1: the network is
         small and one thread avoids oversubscription; None keeps torch's setting).
@@ -142,7 +145,8 @@ class Task2Box:
                  size_weight: float = 0.0, volume_temperature: float = 0.1,
                  intersection_temperature: float = 1e-4, mode: str = "gumbel", eval_every: int = 10,
                  patience: int = 20, lr_decay: float = 1.0, min_size: float = 1e-3,
-                 dropout: float = 0.0, input_noise: float = 0.0, progress: bool = True, device: str = "cpu",
+                 dropout: float = 0.0, input_noise: float = 0.0, standardize: str = "feature",
+                 progress: bool = True, device: str = "cpu",
                  torch_threads: int | None = 1):
         if int(box_dim) != box_dim or box_dim < 1:
             raise ValueError(f"box_dim: expected a positive integer, got {box_dim!r}")
@@ -157,6 +161,7 @@ class Task2Box:
         check_positive(intersection_temperature, "intersection_temperature")
         check_positive(lr_decay, "lr_decay")
         check_choice(mode, "mode", ("gumbel", "soft", "hard"))
+        check_choice(standardize, "standardize", ("feature", "global"))
         if not (pos_weight in ("balanced", "sqrt") or isinstance(pos_weight, (int, float))):
             raise ValueError(f"pos_weight: expected 'balanced', 'sqrt' or a number, got {pos_weight!r}")
         if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
@@ -169,7 +174,8 @@ class Task2Box:
                            intersection_temperature=float(intersection_temperature), mode=mode,
                            eval_every=int(eval_every), patience=int(patience), lr_decay=float(lr_decay),
                            min_size=float(min_size), progress=bool(progress), device=device,
-                           torch_threads=torch_threads, dropout=float(dropout), input_noise=float(input_noise))
+                           torch_threads=torch_threads, dropout=float(dropout), input_noise=float(input_noise),
+                           standardize=standardize)
         self.net_ = None
         self.in_dim_ = None
         self.history_ = None
@@ -228,7 +234,8 @@ class Task2Box:
         net = self._new_net(X.shape[1])
         with torch.no_grad():
             net.x_mean.copy_(torch.as_tensor(X.mean(0)))
-            net.x_scale.copy_(torch.as_tensor(X.std(0) + 1e-8 * max(X.std(), 1e-30)))
+            scale = X.std(0) if c.get("standardize", "feature") == "feature" else np.full(X.shape[1], X.std())
+            net.x_scale.copy_(torch.as_tensor(scale + 1e-8 * max(X.std(), 1e-30)))
         Xt = torch.as_tensor(X, dtype=torch.float32, device=dev)
         Rt = torch.as_tensor(R, dtype=torch.float32, device=dev)
         w_neg, w_pos = class_weights(R[tr] > 0.5, c["pos_weight"])
