@@ -77,7 +77,12 @@ def scores_reference(lo, hi):
 def run_one(which, n, k, d, epochs):
     import torch
 
-    torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
+    threads = int(os.environ["BENCH_THREADS"])
+    torch.set_num_threads(threads)  # both contenders get the same number of threads
+
+    import tasklens
+
+    tasklens.set_num_threads(threads)
     X, R, W, net = setup(n, k, d)
     fn = scores_tasklens if which == "tasklens" else scores_reference
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -121,6 +126,7 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--d", type=int, default=384)
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1, help="threads for torch and the tasklens kernels (both)")
     ap.add_argument("--quick", action="store_true", help="N = 300, 3 epochs")
     ap.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -134,10 +140,11 @@ def main(argv=None) -> int:
     for which in ("tasklens", "reference"):
         out = subprocess.run([sys.executable, __file__, "--_child", which, "--n", str(args.n), "--k", str(args.k),
                               "--d", str(args.d), "--epochs", str(args.epochs)],
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True, check=True,
+                             env={**os.environ, "BENCH_THREADS": str(args.threads)})
         res[which] = json.loads(out.stdout.strip().splitlines()[-1])
         r = res[which]
-        print(f"{which:<10} N={args.n} k={args.k}: epoch {r['median_s'] * 1e3:9.1f} ms (median of {args.epochs}), "
+        print(f"{which:<10} N={args.n} k={args.k} threads={args.threads}: epoch {r['median_s'] * 1e3:9.1f} ms (median of {args.epochs}), "
               f"peak extra RSS {r['peak_extra_mib']:8.1f} MiB")
     t, ref = res["tasklens"], res["reference"]
     print(f"speed-up {ref['median_s'] / t['median_s']:.1f}x, memory ratio "

@@ -49,12 +49,15 @@ def _draw(ax, lo, hi, dims, labels, colors, faded, emphasis, max_labels, fontsiz
     a, b = dims
     w, h = hi[:, a] - lo[:, a], hi[:, b] - lo[:, b]
     order = np.lexsort((-(w * h), ~faded))  # faded boxes first, then big boxes first (underneath)
+    n = len(lo)
+    face = float(np.clip(10.0 / max(n, 1), 0.035, 0.18))  # keep crowded maps from turning into blobs
+    edge_w = 0.8 if n <= 150 else 0.55
     for i in order:
-        alpha_face = 0.04 if faded[i] else 0.18
+        alpha_face = 0.04 if faded[i] else face
         ax.add_patch(Rectangle((lo[i, a], lo[i, b]), w[i], h[i], facecolor=colors[i], alpha=alpha_face,
                                edgecolor="none"))
         ax.add_patch(Rectangle((lo[i, a], lo[i, b]), w[i], h[i], fill=False, edgecolor=colors[i],
-                               linewidth=2.2 if emphasis[i] else (0.4 if faded[i] else 0.8),
+                               linewidth=2.2 if emphasis[i] else (0.4 if faded[i] else edge_w),
                                alpha=0.25 if faded[i] else 0.9))
     xlo, xhi = lo[:, a].min(), hi[:, a].max()
     ylo, yhi = lo[:, b].min(), hi[:, b].max()
