@@ -28,6 +28,12 @@ Special boxes: *flipped* boxes (``lo > hi`` in some dimension) and *zero-width* 
 hard width is clamped to ``eps`` (log-width ``log(1e-13) = -29.93``, gradient 0 below ``eps``), and their
 soft/gumbel width is the softplus of a negative number (small, positive, smooth). The intersection of
 *disjoint* boxes is a flipped box; its volume is therefore tiny but positive, never 0 or NaN.
+
+Numerics: per-element math runs in the input dtype (shared with the CUDA kernels through
+``cpp/include/tasklens/boxes_math.h``); sums over dimensions and over pairs are accumulated in float64. CPU
+kernels flush denormal intermediates to zero (they lie below 1e-38 / 1e-308 and cannot change a result) and
+are bit-identical for any thread count on a given machine (the vectorised loops are chosen per CPU: AVX-512,
+AVX2+FMA or baseline, whose fused multiply-adds may differ in the last bits).
 """
 
 from __future__ import annotations
@@ -82,7 +88,8 @@ def _needs_grad(*xs) -> bool:
 # --------------------------------------------------------------------------------- native calls (CPU)
 
 def _np(x):
-    return x.detach().numpy() if is_torch(x) else x
+    # numpy's copy of a non-contiguous (e.g. expanded) gradient is cheaper than torch's for these sizes
+    return np.ascontiguousarray(x.detach().numpy()) if is_torch(x) else x
 
 
 def _cpu(name: str, be: Backend, *args):
@@ -230,7 +237,7 @@ def _functions():
         def backward(ctx, grad):
             lo, hi = ctx.saved_tensors
             be, mode, vt, it = ctx.cfg
-            g_lo, g_hi = _log_volume_bwd(be, lo, hi, grad.contiguous(), mode, vt, it)
+            g_lo, g_hi = _log_volume_bwd(be, lo, hi, _contiguous(grad), mode, vt, it)
             return g_lo, g_hi, None, None, None, None
 
     class Intersection(torch.autograd.Function):
@@ -262,7 +269,7 @@ def _functions():
         def backward(ctx, grad):
             la, ha, lb, hb, out = ctx.saved_tensors
             be, mode, vt, it, log = ctx.cfg
-            gs = _containment_bwd(be, la, ha, lb, hb, out, grad.contiguous(), mode, vt, it, log)
+            gs = _containment_bwd(be, la, ha, lb, hb, out, _contiguous(grad), mode, vt, it, log)
             return (*gs, None, None, None, None, None)
 
     class ContainmentPairs(torch.autograd.Function):
@@ -278,7 +285,7 @@ def _functions():
         def backward(ctx, grad):
             la, ha, lb, hb, ia, ib, out = ctx.saved_tensors
             be, mode, vt, it, log = ctx.cfg
-            gs = _pairs_bwd(be, la, ha, lb, hb, ia, ib, out, grad.contiguous(), mode, vt, it, log)
+            gs = _pairs_bwd(be, la, ha, lb, hb, ia, ib, out, _contiguous(grad), mode, vt, it, log)
             return (*gs, None, None, None, None, None, None, None)
 
     _FUNCTIONS.update(log_volume=LogVolume, intersection=Intersection, containment=Containment,
@@ -389,7 +396,7 @@ _CONTAINMENT_DOC = r"""
 
     Special cases: :math:`d = 1` when a is nested in b (hard and soft modes; slightly below 1 in gumbel mode,
     whose intersection is tighter than the hard one), close to 0 (never exactly 0, never NaN) for disjoint
-    boxes, :math:`d(a, a) = 1` for identical boxes in hard and soft modes. Zero-width and flipped boxes are
+    boxes, :math:`d(a, a) = 1` (up to rounding) for identical boxes in hard and soft modes. Zero-width and flipped boxes are
     allowed; their widths are clamped to ``1e-13`` (hard) or smoothed by the softplus, so the result stays
     finite. The score is not symmetric: :math:`d(a, b) \ne d(b, a)` in general.
 """
@@ -514,6 +521,11 @@ def _index_like(idx, be: Backend):
     import torch
 
     return torch.as_tensor(np.asarray(idx) if not is_torch(idx) else idx, device=be.device)
+
+
+def _contiguous(grad):
+    """Incoming gradients: CUDA ones made contiguous by torch; CPU ones are copied by numpy in ``_cpu``."""
+    return grad.contiguous() if grad.device.type == "cuda" else grad
 
 
 def _detach(x):
