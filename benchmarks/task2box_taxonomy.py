@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", nargs="+", default=["mu", "musigma"], choices=["mu", "musigma"])
     ap.add_argument("--methods", nargs="+", default=["Task2Box"] + BASELINE_ORDER)
     ap.add_argument("--epochs", type=int, default=300, help="Task2Box epochs (full batch)")
-    ap.add_argument("--mlp-epochs", type=int, default=15, help="Linear / MLP epochs (mini-batches of pairs)")
+    ap.add_argument("--mlp-epochs", type=int, default=30, help="Linear / MLP epochs (mini-batches of pairs)")
     ap.add_argument("--standardize", nargs=2, default=["feature", "global"], metavar=("MU", "MUSIGMA"),
                     help="Task2Box input standardisation for [mu] and [mu, s2] (chosen on validation F1 "
                          "of seed 0: per-feature scaling drowns the mean half of [mu, s2] in 384 "

@@ -6,7 +6,8 @@ Every baseline has ``fit(X, relations, train_mask, val_mask=None)`` returning ``
 Thresholds are chosen by :func:`tasklens.task2box.evaluate_hierarchy` on validation pairs, as for Task2Box.
 
 - :class:`LinearBaseline`, :class:`MLPBaseline`: pair classifiers on ``[e_i, e_j]`` (1 and 4 layers),
-  trained with class-balanced binary cross-entropy, Adam, mini-batches of pairs, validation F1 and
+  trained with class-weighted binary cross-entropy (positives weighted sqrt(n_neg / n_pos) by default,
+  as in Task2Box's L_E; ``pos_weight="balanced"`` or a number also accepted), Adam, mini-batches of pairs, validation F1 and
   early stopping: the same loop and budget as Task2Box. The first layer is applied to ``e_i`` and
   ``e_j`` separately (``W [e_i, e_j] = W_a e_i + W_b e_j``), so pair features are never materialised.
 - :class:`KLDivergence`: ``-KL(N_i || N_j)`` between diagonal Gaussians from ``[mu, sigma^2]`` rows.
@@ -106,7 +107,7 @@ class _PairClassifier(_ScoreBase):
     _hidden: tuple = ()
 
     def __init__(self, seed: int = 0, *, hidden=None, epochs: int = 100, lr: float = 1e-3,
-                 weight_decay: float = 0.0, batch_size: int = 4096, pos_weight="balanced",
+                 weight_decay: float = 0.0, batch_size: int = 4096, pos_weight="sqrt",
                  eval_every: int = 5, patience: int = 10, progress: bool = True,
                  torch_threads: int | None = 1):
         check_positive(lr, "lr")

@@ -205,7 +205,8 @@ def plot_history(history: dict, path=None):
     for key, vals in history.items():
         if key in ("val", "best_epoch", "best_val", "epochs_run") or not isinstance(vals, list):
             continue
-        ax[0].plot(np.arange(1, len(vals) + 1), np.maximum(vals, 1e-12), label=key)
+        v = np.asarray(vals, dtype=np.float64)
+        ax[0].plot(np.arange(1, len(v) + 1), np.where(v > 0, v, np.nan), label=key)  # zeros: gaps on log axis
     ax[0].set_yscale("log")
     ax[0].set_xlabel("epoch")
     ax[0].set_ylabel("loss")
