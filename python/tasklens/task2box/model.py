@@ -1,0 +1,414 @@
+"""Task2Box: a learned map from dataset representations to boxes (paper §3.2).
+
+``f_theta: e -> z``: three fully connected layers (Linear, BatchNorm, ReLU) and two linear heads, one
+for the lower-left corner and one for the positive side lengths (softplus). Trained with Eq. 4:
+``L_E`` (MSE between ``d(D_i, D_j)`` and ``d_box`` of Eq. 5) + ``lambda * L_D`` (centre distance of
+related pairs) + ``L_R`` (Eq. 6), using the native box kernels of :mod:`tasklens.boxes`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._dispatch import backend_of, like, to_numpy
+from .._validation import check_array, check_choice, check_positive, is_torch
+from .checkpoint import load_checkpoint, save_checkpoint, snapshot
+from .losses import BoxGeometry, center_loss, regularization, relation_loss, relation_loss_pairs, size_order_loss
+from .train import run_training, torch_threads
+
+__all__ = ["Task2Box", "prepare_fit", "class_weights"]
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: float = 0.0):
+    torch = _torch()
+    nn = torch.nn
+
+    class BoxNet(nn.Module):
+        """Three fully connected layers + lower-left and size heads; input standardised by buffers."""
+
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("x_mean", torch.zeros(in_dim))
+            self.register_buffer("x_scale", torch.ones(in_dim))
+            layers, d = [], in_dim
+            for h in hidden:
+                layers += [nn.Linear(d, h), nn.BatchNorm1d(h), nn.ReLU()]
+                if dropout:
+                    layers.append(nn.Dropout(dropout))
+                d = h
+            self.body = nn.Sequential(*layers)
+            self.head_lo = nn.Linear(d, box_dim)
+            self.head_size = nn.Linear(d, box_dim)
+            self.min_size = min_size
+
+        def forward(self, x, noise=None):
+            z = (x - self.x_mean) / self.x_scale
+            if noise is not None:
+                z = z + noise
+            h = self.body(z)
+            lo = self.head_lo(h)
+            hi = lo + torch.nn.functional.softplus(self.head_size(h)) + self.min_size
+            return lo, hi
+
+    return BoxNet()
+
+
+
+
+def class_weights(labels: np.ndarray, pos_weight) -> tuple[float, float]:
+    """(negative weight, positive weight). ``"balanced"``: each class carries half the total weight;
+    ``"sqrt"``: positives weighted by sqrt(n_neg / n_pos); a number: that positive weight."""
+    n_pos = float(labels.sum())
+    n_neg = float(labels.size - n_pos)
+    if n_pos == 0 or n_neg == 0:
+        return 1.0, 1.0
+    if pos_weight == "balanced":
+        return 1.0, n_neg / n_pos
+    if pos_weight == "sqrt":
+        return 1.0, float(np.sqrt(n_neg / n_pos))
+    return 1.0, float(pos_weight)
+
+
+def prepare_fit(X, relations, train_mask, val_mask):
+    """Validate the ``fit`` arguments; returns float64 numpy arrays ``X, R`` and boolean masks."""
+    X = np.asarray(to_numpy(check_array(X, "X", ndim=2, min_rows=2)), dtype=np.float64)
+    n = X.shape[0]
+    R = np.asarray(to_numpy(check_array(relations, "relations", shape=(n, n))), dtype=np.float64)
+    if R.min() < 0 or R.max() > 1:
+        raise ValueError(f"relations: values must lie in [0, 1], got range [{R.min()}, {R.max()}] (shape {R.shape})")
+    masks = []
+    for name, m in (("train_mask", train_mask), ("val_mask", val_mask)):
+        if m is None:
+            masks.append(None)
+            continue
+        m = np.asarray(to_numpy(m))
+        if m.shape != (n, n):
+            raise ValueError(f"{name}: expected a boolean mask of shape ({n}, {n}), got shape {m.shape}, dtype {m.dtype}")
+        masks.append(m.astype(bool))
+    if not masks[0].any():
+        raise ValueError("train_mask: no training pair selected")
+    if masks[1] is not None and (masks[0] & masks[1]).any():
+        raise ValueError("train_mask and val_mask overlap: a pair may not be used for training and validation")
+    return X, R, masks[0], masks[1]
+
+
+class Task2Box:
+    """Box embeddings of datasets (Task2Box, CVPR 2024).
+
+    Parameters
+    ----------
+    box_dim : k, the box dimension. seed : integer seed (weights, mini-batches).
+    hidden : sizes of the three hidden layers.
+    epochs, lr, weight_decay : Adam budget. batch_size : None = full batch (all training pairs through
+        one dense fused containment kernel per epoch); an int = mini-batches of pairs
+        (:func:`tasklens.boxes.containment_pairs`).
+    lam : weight of L_D (centre distance). alpha, beta : weights of L_R (Eq. 6).
+    pos_weight : weight of positive pairs in L_E: ``"balanced"``, ``"sqrt"`` or a number (1 = paper).
+    size_weight : weight of the dataset-size ordering term (used when ``fit`` gets ``sizes``).
+    volume_temperature, intersection_temperature, mode : box geometry for the kernels.
+    eval_every, patience : validation period (epochs) and early-stopping patience (validations).
+    lr_decay : final learning rate as a fraction of ``lr`` (cosine schedule); 1 = constant.
+    min_size : smallest side length.
+    dropout : dropout after each hidden layer. input_noise : standard deviation of Gaussian noise added
+        to the standardised inputs while training (smooths f_theta for novel datasets).
+    standardize : ``"feature"`` centres and scales every input column; ``"global"`` centres every
+        column and divides by one overall standard deviation (keeps the relative scale of blocks such as
+        the mean and variance halves of ``[mu, sigma^2]``).
+    progress : tqdm bar. device : torch device for training.
+    torch_threads : torch intra-op threads while fitting and embedding (default 1: the network is
+        small and one thread avoids oversubscription; None keeps torch's setting).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tasklens.task2box import Task2Box, split_pairs
+    >>> X = np.random.default_rng(0).normal(size=(6, 4)); R = np.zeros((6, 6)); R[1:, 0] = 1
+    >>> tr, va, te = split_pairs(6, seed=0)
+    >>> model = Task2Box(box_dim=2, epochs=5, progress=False).fit(X, R, tr | te, va)
+    >>> model.containment(X).shape
+    (6, 6)
+
+    Complexity: per full-batch epoch O(N d h + N h^2) for f_theta and O(N^2 k) for the fused
+    containment kernel; memory O(N^2) (scores, weights) with no (N, N, k) intermediate.
+    Deterministic for a given seed, thread count-independent kernels and CPU torch.
+    """
+
+    def __init__(self, box_dim: int = 2, seed: int = 0, *, hidden=(128, 128, 128), epochs: int = 1000,
+                 lr: float = 1e-3, weight_decay: float = 1e-2, batch_size: int | None = None,
+                 lam: float = 0.1, alpha: float = 0.1, beta: float = 0.01, pos_weight="sqrt",
+                 size_weight: float = 0.0, volume_temperature: float = 0.1,
+                 intersection_temperature: float = 1e-4, mode: str = "gumbel", eval_every: int = 10,
+                 patience: int = 20, lr_decay: float = 1.0, min_size: float = 1e-3,
+                 dropout: float = 0.0, input_noise: float = 0.0, standardize: str = "feature",
+                 progress: bool = True, device: str = "cpu",
+                 torch_threads: int | None = 1):
+        if int(box_dim) != box_dim or box_dim < 1:
+            raise ValueError(f"box_dim: expected a positive integer, got {box_dim!r}")
+        for name in ("epochs", "eval_every", "patience"):
+            v = locals()[name]
+            if int(v) != v or v < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+        check_positive(lr, "lr")
+        for name in ("weight_decay", "lam", "alpha", "beta", "size_weight", "min_size", "dropout", "input_noise"):
+            check_positive(locals()[name], name, allow_zero=True)
+        check_positive(volume_temperature, "volume_temperature")
+        check_positive(intersection_temperature, "intersection_temperature")
+        check_positive(lr_decay, "lr_decay")
+        check_choice(mode, "mode", ("gumbel", "soft", "hard"))
+        check_choice(standardize, "standardize", ("feature", "global"))
+        if not (pos_weight in ("balanced", "sqrt") or isinstance(pos_weight, (int, float))):
+            raise ValueError(f"pos_weight: expected 'balanced', 'sqrt' or a number, got {pos_weight!r}")
+        if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+            raise ValueError(f"batch_size: expected None or a positive integer, got {batch_size!r}")
+        self.config = dict(box_dim=int(box_dim), seed=int(seed), hidden=tuple(int(h) for h in hidden),
+                           epochs=int(epochs), lr=float(lr), weight_decay=float(weight_decay),
+                           batch_size=batch_size, lam=float(lam), alpha=float(alpha), beta=float(beta),
+                           pos_weight=pos_weight, size_weight=float(size_weight),
+                           volume_temperature=float(volume_temperature),
+                           intersection_temperature=float(intersection_temperature), mode=mode,
+                           eval_every=int(eval_every), patience=int(patience), lr_decay=float(lr_decay),
+                           min_size=float(min_size), progress=bool(progress), device=device,
+                           torch_threads=torch_threads, dropout=float(dropout), input_noise=float(input_noise),
+                           standardize=standardize)
+        self.net_ = None
+        self.in_dim_ = None
+        self.history_ = None
+
+    def __getattr__(self, name):
+        config = self.__dict__.get("config", {})
+        if name in config:
+            return config[name]
+        raise AttributeError(f"'Task2Box' object has no attribute {name!r}")
+
+    @property
+    def geometry(self) -> BoxGeometry:
+        c = self.config
+        return BoxGeometry(c["mode"], c["volume_temperature"], c["intersection_temperature"])
+
+    # ------------------------------------------------------------------ training
+    def _new_net(self, in_dim: int):
+        torch = _torch()
+        torch.manual_seed(self.config["seed"])
+        c = self.config
+        return _build_boxnet(in_dim, c["box_dim"], c["hidden"], c["min_size"], c.get("dropout", 0.0)).to(c["device"])
+
+    def fit(self, X, relations, train_mask, val_mask=None, *, sizes=None, checkpoint: str | None = None,
+            checkpoint_every: int = 50, resume: str | None = None, callback=None):
+        with torch_threads(self.config.get("torch_threads", 1)):
+            return self._fit(X, relations, train_mask, val_mask, sizes=sizes, checkpoint=checkpoint,
+                             checkpoint_every=checkpoint_every, resume=resume, callback=callback)
+
+    def _fit(self, X, relations, train_mask, val_mask=None, *, sizes=None, checkpoint=None,
+             checkpoint_every=50, resume=None, callback=None):
+        """Train ``f_theta`` on the training pairs (Eq. 4).
+
+        Parameters
+        ----------
+        X : (N, d) base representations (numpy or torch). relations : (N, N) in [0, 1].
+        train_mask : (N, N) bool, the pairs used in the loss. val_mask : (N, N) bool or None; when
+            given, the validation F1 (threshold tuned on those pairs, §4.1.1) drives early stopping and
+            the best parameters are kept.
+        sizes : optional (N,) dataset sizes for the size-ordering term (weight ``size_weight``).
+        checkpoint : path written every ``checkpoint_every`` epochs and at the end.
+        resume : checkpoint to continue from; the run then ends with the same parameters as an
+            uninterrupted one. callback : ``callback(epoch, history)`` after each epoch.
+
+        Returns
+        -------
+        self
+        """
+        torch = _torch()
+        from .evaluate import select_threshold, _eligible_scores
+
+        X, R, tr, va = prepare_fit(X, relations, train_mask, val_mask)
+        c = self.config
+        dev = c["device"]
+        n = X.shape[0]
+        self.in_dim_ = X.shape[1]
+        net = self._new_net(X.shape[1])
+        with torch.no_grad():
+            net.x_mean.copy_(torch.as_tensor(X.mean(0)))
+            scale = X.std(0) if c.get("standardize", "feature") == "feature" else np.full(X.shape[1], X.std())
+            net.x_scale.copy_(torch.as_tensor(scale + 1e-8 * max(X.std(), 1e-30)))
+        Xt = torch.as_tensor(X, dtype=torch.float32, device=dev)
+        Rt = torch.as_tensor(R, dtype=torch.float32, device=dev)
+        w_neg, w_pos = class_weights(R[tr] > 0.5, c["pos_weight"])
+        W = torch.as_tensor(np.where(tr, np.where(R > 0.5, w_pos, w_neg), 0.0), dtype=torch.float32, device=dev)
+        pos_i, pos_j = (torch.as_tensor(a, device=dev) for a in np.nonzero(tr & (R > 0)))
+        tr_i, tr_j = (torch.as_tensor(a, device=dev) for a in np.nonzero(tr))
+        size_t = None
+        if sizes is not None and c["size_weight"] > 0:
+            s = np.asarray(to_numpy(sizes), dtype=np.float64).ravel()
+            if s.shape != (n,):
+                raise ValueError(f"sizes: expected shape ({n},), got {s.shape}")
+            size_t = torch.as_tensor(s, device=dev)
+        geom = self.geometry
+        opt = torch.optim.Adam(net.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
+        gen = torch.Generator(device="cpu").manual_seed(c["seed"])
+        epochs = c["epochs"]
+
+        def set_lr(epoch):
+            if c["lr_decay"] != 1.0:
+                f = c["lr_decay"] + (1 - c["lr_decay"]) * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
+                for g in opt.param_groups:
+                    g["lr"] = c["lr"] * f
+
+        def objective(lo, hi, le):
+            parts = {"relation": le}
+            loss = le
+            if c["lam"]:
+                ld = center_loss(lo, hi, pos_i, pos_j)
+                parts["center"] = ld
+                loss = loss + c["lam"] * ld
+            if c["alpha"] or c["beta"]:
+                lr_ = regularization(lo, hi, c["alpha"], c["beta"], geom)
+                parts["regularization"] = lr_
+                loss = loss + lr_
+            if size_t is not None:
+                ls = size_order_loss(lo, hi, size_t, geom)
+                parts["size"] = ls
+                loss = loss + c["size_weight"] * ls
+            parts["loss"] = loss
+            return loss, parts
+
+        def noisy():
+            if not c.get("input_noise"):
+                return None
+            return (torch.randn(Xt.shape, generator=gen) * c["input_noise"]).to(dev)
+
+        def step(epoch):
+            set_lr(epoch)
+            if c["batch_size"] is None:
+                opt.zero_grad()
+                lo, hi = net(Xt, noisy())
+                loss, parts = objective(lo, hi, relation_loss(lo, hi, Rt, W, geom))
+                loss.backward()
+                opt.step()
+                return {k: float(v.detach()) for k, v in parts.items()}
+            perm = torch.randperm(tr_i.numel(), generator=gen).to(dev)
+            total = {}
+            nb = 0
+            for b in range(0, perm.numel(), c["batch_size"]):
+                sel = perm[b:b + c["batch_size"]]
+                i, j = tr_i[sel], tr_j[sel]
+                opt.zero_grad()
+                lo, hi = net(Xt, noisy())
+                le = relation_loss_pairs(lo, hi, i, j, Rt[i, j], W[i, j], geom)
+                loss, parts = objective(lo, hi, le)
+                loss.backward()
+                opt.step()
+                for k, v in parts.items():
+                    total[k] = total.get(k, 0.0) + float(v.detach())
+                nb += 1
+            return {k: v / nb for k, v in total.items()}
+
+        validate = None
+        if va is not None and va.any():
+            Yv = R[va] > 0.5
+
+            def validate():
+                lo, hi = net(Xt)
+                S = self._scores(lo, hi, lo, hi).detach().cpu().numpy().astype(np.float64)
+                E = _eligible_scores(S, True)[va]
+                t = select_threshold(E, Yv)
+                pred = E > t
+                tp = float((pred & Yv).sum())
+                return 2 * tp / (pred.sum() + Yv.sum()) if (pred.sum() + Yv.sum()) else 0.0
+
+        self.net_ = net
+        self.history_ = run_training(
+            net, opt, step, epochs=epochs, generator=gen, validate=validate, eval_every=c["eval_every"],
+            patience=c["patience"], progress=c["progress"], checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every, resume=resume, payload=self._payload, callback=callback,
+            desc=f"Task2Box {c['box_dim']}-D")
+        return self
+
+    # ------------------------------------------------------------------ inference
+    def _check_fitted(self):
+        if self.net_ is None:
+            raise ValueError("this Task2Box model is not fitted yet: call fit(X, relations, train_mask) first")
+
+    def _scores(self, lo_a, hi_a, lo_b, hi_b):
+        import tasklens.boxes as tb
+
+        return tb.containment(lo_a, hi_a, lo_b, hi_b, **self.geometry.kwargs())
+
+    def _forward(self, X, name: str):
+        torch = _torch()
+        self._check_fitted()
+        X = check_array(X, name, shape=(None, self.in_dim_))
+        be = backend_of(**{name: X})
+        dev = next(self.net_.parameters()).device
+        xt = X if is_torch(X) else torch.from_numpy(np.asarray(X))
+        self.net_.eval()
+        with torch.no_grad(), torch_threads(self.config.get("torch_threads", 1)):
+            lo, hi = self.net_(xt.to(device=dev, dtype=torch.float32))
+        return lo, hi, be
+
+    def _out(self, t, be):
+        torch = _torch()
+        if be.kind == "torch":
+            return t.to(device=be.device, dtype=getattr(torch, be.dtype))
+        return t.cpu().numpy().astype(be.dtype)
+
+    def embed(self, X):
+        """Boxes ``(lo, hi)``, each (n, k), for any rows (existing or novel datasets) in O(n) time.
+
+        numpy in -> numpy out (input dtype); torch in -> torch out on the input's device.
+        """
+        lo, hi, be = self._forward(X, "X")
+        return self._out(lo, be), self._out(hi, be)
+
+    def containment(self, X_a, X_b=None):
+        """``S[i, j] = d_box(f(x_a_i), f(x_b_j)) = vol(z_i ∩ z_j) / vol(z_i)`` (Eq. 5), shape (N_a, N_b).
+
+        ``X_b`` defaults to ``X_a``. One fused all-pairs kernel; memory O(N_a N_b).
+        """
+        torch = _torch()
+        lo_a, hi_a, be = self._forward(X_a, "X_a")
+        if X_b is None:
+            lo_b, hi_b = lo_a, hi_a
+        else:
+            lo_b, hi_b, be_b = self._forward(X_b, "X_b")
+            if be_b.kind != be.kind:
+                raise TypeError("X_a and X_b: pass both as numpy arrays or both as torch tensors")
+        with torch.no_grad():
+            S = self._scores(lo_a, hi_a, lo_b, hi_b)
+        return self._out(S, be)
+
+    # ------------------------------------------------------------------ persistence
+    def _payload(self) -> dict:
+        return {"kind": "Task2Box", "config": dict(self.config), "in_dim": self.in_dim_}
+
+    def save(self, path: str, **extra) -> str:
+        """Save the fitted model (config, parameters, history, and any ``extra`` metadata) to ``path``."""
+        self._check_fitted()
+        data = self._payload()
+        data.update(model=snapshot(self.net_), history=self.history_, extra=extra)
+        return save_checkpoint(path, data)
+
+    @classmethod
+    def load(cls, path: str) -> "Task2Box":
+        """Load a model written by :meth:`save` or by ``fit(checkpoint=...)``."""
+        data = load_checkpoint(path)
+        if data["kind"] != "Task2Box":
+            raise ValueError(f"{path}: holds a {data['kind']!r}, not a Task2Box model")
+        cfg = dict(data["config"])
+        model = cls(**cfg)
+        model.in_dim_ = int(data["in_dim"])
+        model.net_ = model._new_net(model.in_dim_)
+        model.net_.load_state_dict(data["model"])
+        model.net_.eval()
+        model.history_ = data.get("history")
+        model.extra_ = data.get("extra", {})
+        return model
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"Task2Box(box_dim={c['box_dim']}, seed={c['seed']}, hidden={c['hidden']}, epochs={c['epochs']})"
