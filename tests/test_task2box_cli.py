@@ -118,10 +118,10 @@ def test_cli_demo_quick(tmp_path, capsys):
     out = str(tmp_path / "demo")
     assert main(["demo", "--quick", "--no-progress", "--out", out, "--epochs", "20", "--mlp-epochs", "1"]) == 0
     text = capsys.readouterr().out
-    assert "Task2Box (2-D)" in text and "MLP classifier" in text
+    assert "Task2Box (2-D)" in text and "MLP (1 pass)" in text and "Asym. cosine" in text
     with open(os.path.join(out, "metrics.csv")) as f:
         rows = list(csv.DictReader(f))
-    assert [r["method"] for r in rows] == ["Task2Box (2-D)", "MLP classifier"]
+    assert [r["method"] for r in rows] == ["Task2Box (2-D)", "MLP (1 pass)", "Asym. cosine"]
     assert all(0 <= float(r["novel_f1"]) <= 1 for r in rows)
     for name in ("box_map.png", "box_map_highlight.png", "history.png", "model.pt"):
         assert os.path.getsize(os.path.join(out, name)) > 1000
