@@ -3,9 +3,11 @@
 The engine reads the features in fixed blocks of rows. For each block the native kernels
 (``cpp/src/hscore.cpp``, ``cuda/hscore.cu``) compute, in float64, the block mean, the centred block
 ``xc = x - mean``, the fourth-order norm moments used by Ledoit-Wolf, and the per-class counts and sums for
-one or many label vectors; the block scatter ``xc.T @ xc`` is one BLAS call (numpy on CPU, cuBLAS through
-torch on CUDA) in the input's precision, promoted to float64. Blocks are folded into the running summary by
-Chan's exact pairwise update. No N x F class-mean copy is ever built.
+one or many label vectors; the block scatter ``xc.T @ xc`` is formed by BLAS (numpy ``syrk`` on CPU, cuBLAS
+through torch on CUDA) in the input's precision, promoted to float64. On the CPU the scatter of a block is
+two single-threaded ``syrk`` calls on the halves of its rows, run on two worker threads while the native
+kernels already process the next block. Blocks are folded into the running summary by Chan's exact
+pairwise update. No N x F class-mean copy is ever built.
 """
 
 from __future__ import annotations
@@ -132,11 +134,13 @@ class HScoreAccumulator:
     -----
     State (float64): count n, mean (F,), scatter (F, F), Ledoit-Wolf moments v3 (F,) and q4, a shift
     (F,), class sums of ``x - shift`` (T, C, F) and class counts (T, C). Memory is
-    ``O(F^2 + T C F)`` plus one block (``block_rows x F`` in the input dtype). Each block costs one
-    BLAS ``xc.T @ xc`` (O(block F^2)) and O(block F T) native additions. Results are bit-identical for
-    any thread count; different chunkings or merge orders agree to floating-point rounding (about 1e-13
-    relative on float64 input). float32 input: the block scatter is formed by float32 BLAS over at most
-    ``block_rows`` centred rows, everything else in float64.
+    ``O(F^2 + T C F)`` plus two blocks in flight on the CPU (``block_rows x F`` each, in the input dtype:
+    the next block is centred while the previous one's scatter is formed). Each block costs BLAS
+    ``xc.T @ xc`` (two single-threaded ``syrk`` calls on the halves of its rows, O(block F^2) in all,
+    BLAS held at one thread during ``update``) and O(block F T) native additions. Results are
+    bit-identical for any thread count; different chunkings or merge orders agree to floating-point
+    rounding (about 1e-13 relative on float64 input). float32 input: each half-block scatter is formed by
+    float32 BLAS over at most ``ceil(block_rows / 2)`` centred rows, everything else in float64.
 
     Examples
     --------
@@ -489,7 +493,7 @@ def hscore(features, labels, *, shrinkage: str | None = None, rtol: float | None
 
     Notes
     -----
-    Complexity O(N F^2) (one BLAS ``xc.T @ xc`` per block) + O(N F T) native additions + O(F^3 + T C F^2)
+    Complexity O(N F^2) (BLAS ``syrk`` per block) + O(N F T) native additions + O(F^3 + T C F^2)
     for the eigendecomposition and projections. Memory O(F^2 + T C F + block_rows F); no N x F copy.
     Deterministic: bit-identical for any thread count (see :class:`HScoreAccumulator`). A single class gives
     0; constant features and F > N are handled by the pseudo-inverse.
