@@ -229,3 +229,21 @@ def test_cuda_matches_cpu(rng):
         for key in ("mean", "scatter", "class_sums"):
             np.testing.assert_allclose(gs[key], cs[key], rtol=tol, atol=tol * np.abs(cs[key]).max())
         np.testing.assert_array_equal(gs["class_counts"], cs["class_counts"])
+
+
+def test_pipelined_update_keeps_state_whole_and_restores_blas_threads(rng):
+    from threadpoolctl import threadpool_info
+
+    x, y = make_data(rng, 3000, 6, 3)
+    blas_before = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    bad = x.copy()
+    bad[2500, 1] = np.nan  # in the third block of 1000 rows
+    acc = HScoreAccumulator(6, 3, block_rows=1000)
+    with pytest.raises(ValueError, match="NaN"):
+        acc.update(bad, y)
+    assert [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"] == blas_before
+    first = HScoreAccumulator(6, 3, block_rows=1000).update(x[:2000], y[:2000])
+    assert acc.n == 2000  # the blocks before the bad one are folded whole, the bad one not at all
+    for key in ("mean", "scatter", "v3", "class_sums", "class_counts", "q4"):
+        assert np.array_equal(acc.state_dict()[key], first.state_dict()[key]), key
+    assert rel(acc.update(x[2000:], y[2000:]).score(), reference_hscore(x, y)) < 1e-10

@@ -3,9 +3,11 @@
 The engine reads the features in fixed blocks of rows. For each block the native kernels
 (``cpp/src/hscore.cpp``, ``cuda/hscore.cu``) compute, in float64, the block mean, the centred block
 ``xc = x - mean``, the fourth-order norm moments used by Ledoit-Wolf, and the per-class counts and sums for
-one or many label vectors; the block scatter ``xc.T @ xc`` is one BLAS call (numpy on CPU, cuBLAS through
-torch on CUDA) in the input's precision, promoted to float64. Blocks are folded into the running summary by
-Chan's exact pairwise update. No N x F class-mean copy is ever built.
+one or many label vectors; the block scatter ``xc.T @ xc`` is formed by BLAS (numpy ``syrk`` on CPU, cuBLAS
+through torch on CUDA) in the input's precision, promoted to float64. On the CPU the scatter of a block is
+two single-threaded ``syrk`` calls on the halves of its rows, run on two worker threads while the native
+kernels already process the next block. Blocks are folded into the running summary by Chan's exact
+pairwise update. No N x F class-mean copy is ever built.
 """
 
 from __future__ import annotations
@@ -132,11 +134,13 @@ class HScoreAccumulator:
     -----
     State (float64): count n, mean (F,), scatter (F, F), Ledoit-Wolf moments v3 (F,) and q4, a shift
     (F,), class sums of ``x - shift`` (T, C, F) and class counts (T, C). Memory is
-    ``O(F^2 + T C F)`` plus one block (``block_rows x F`` in the input dtype). Each block costs one
-    BLAS ``xc.T @ xc`` (O(block F^2)) and O(block F T) native additions. Results are bit-identical for
-    any thread count; different chunkings or merge orders agree to floating-point rounding (about 1e-13
-    relative on float64 input). float32 input: the block scatter is formed by float32 BLAS over at most
-    ``block_rows`` centred rows, everything else in float64.
+    ``O(F^2 + T C F)`` plus two blocks in flight on the CPU (``block_rows x F`` each, in the input dtype:
+    the next block is centred while the previous one's scatter is formed). Each block costs BLAS
+    ``xc.T @ xc`` (two single-threaded ``syrk`` calls on the halves of its rows, O(block F^2) in all,
+    BLAS held at one thread during ``update``) and O(block F T) native additions. Results are
+    bit-identical for any thread count; different chunkings or merge orders agree to floating-point
+    rounding (about 1e-13 relative on float64 input). float32 input: each half-block scatter is formed by
+    float32 BLAS over at most ``ceil(block_rows / 2)`` centred rows, everything else in float64.
 
     Examples
     --------
@@ -315,10 +319,20 @@ def _not_finite_error(x) -> ValueError:
 
 
 class _CpuEngine:
-    """Block loop on the CPU: native moments and class sums, numpy BLAS for the block scatter."""
+    """Block loop on the CPU: native moments and class sums, numpy BLAS for the block scatter.
+
+    The block scatter is formed by two single-threaded BLAS ``syrk`` calls on the two halves of the block's
+    rows (float32/float64 as the input, added in float64), run on two worker threads while the native kernels
+    already process the next block. A fixed split (never the thread count) keeps results deterministic; BLAS
+    is held at one thread meanwhile, so its idle worker threads do not spin against the native kernels.
+    """
 
     @staticmethod
     def update(acc: HScoreAccumulator, x: np.ndarray, y: np.ndarray, dtype: str) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+
         C = native()
         f, c, t = acc.num_features, acc.num_classes, y.shape[1]
         st = acc._state
@@ -327,22 +341,48 @@ class _CpuEngine:
                                "q4": 0.0, "shift": None, "class_sums": np.zeros((t, c, f)),
                                "class_counts": np.zeros((t, c), dtype=np.int64), "dtype": dtype}
         st["dtype"] = _narrowest(st["dtype"], dtype)
-        for r0 in range(0, x.shape[0], acc.block_rows):
-            xb = x[r0:r0 + acc.block_rows]
-            mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)
-            if not np.isfinite(mean_b).all() or not np.isfinite(q4_b):
-                raise _not_finite_error(x)
-            if st["shift"] is None:
-                st["shift"] = mean_b.copy()
-            yb = np.ascontiguousarray(y[r0:r0 + acc.block_rows])
-            C.hscore_class_sums(xc, yb, mean_b - st["shift"], st["class_sums"], st["class_counts"])
-            gram = np.dot(xc.T, xc)  # numpy recognises x.T x and calls BLAS syrk
-            if gram.dtype != np.float64:
-                gram = gram.astype(np.float64)
+
+        def fold(pending) -> None:
+            futures, rows, mean_b, v3_b, q4_b = pending
+            gram = futures[0].result().astype(np.float64)
+            gram += futures[1].result()
             st["q4"] = C.hscore_merge_moments(float(st["n"]), st["mean"], st["scatter"], st["v3"], float(st["q4"]),
-                                              float(xb.shape[0]), mean_b, gram, v3_b, float(q4_b))
-            st["n"] += xb.shape[0]
-            del xc, gram  # free this block's buffers before the next block allocates its own
+                                              float(rows), mean_b, gram, v3_b, float(q4_b))
+            st["n"] += rows
+
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
+            pending = None
+            try:
+                for r0 in range(0, x.shape[0], acc.block_rows):
+                    xb = x[r0:r0 + acc.block_rows]
+                    mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)
+                    if not np.isfinite(mean_b).all() or not np.isfinite(q4_b):
+                        if pending is not None:  # keep the state whole: every earlier block fully folded
+                            fold(pending)
+                            pending = None
+                        raise _not_finite_error(x)
+                    if st["shift"] is None:
+                        st["shift"] = mean_b.copy()
+                    yb = np.ascontiguousarray(y[r0:r0 + acc.block_rows])
+                    C.hscore_class_sums(xc, yb, mean_b - st["shift"], st["class_sums"], st["class_counts"])
+                    half = (xc.shape[0] + 1) // 2
+                    # numpy recognises a.T @ a and calls BLAS syrk (half the flops of a general product)
+                    futures = [pool.submit(_gram, xc[:half]), pool.submit(_gram, xc[half:])]
+                    if pending is not None:
+                        fold(pending)
+                    pending = (futures, xb.shape[0], mean_b, v3_b, q4_b)
+                    del xc  # the workers hold the block until its scatter is formed
+                if pending is not None:
+                    fold(pending)
+                    pending = None
+            finally:
+                if pending is not None:
+                    for fut in pending[0]:
+                        fut.cancel()
+
+
+def _gram(xc: np.ndarray) -> np.ndarray:
+    return np.dot(xc.T, xc)
 
 
 class _CudaEngine:
@@ -453,7 +493,7 @@ def hscore(features, labels, *, shrinkage: str | None = None, rtol: float | None
 
     Notes
     -----
-    Complexity O(N F^2) (one BLAS ``xc.T @ xc`` per block) + O(N F T) native additions + O(F^3 + T C F^2)
+    Complexity O(N F^2) (BLAS ``syrk`` per block) + O(N F T) native additions + O(F^3 + T C F^2)
     for the eigendecomposition and projections. Memory O(F^2 + T C F + block_rows F); no N x F copy.
     Deterministic: bit-identical for any thread count (see :class:`HScoreAccumulator`). A single class gives
     0; constant features and F > N are handled by the pseudo-inverse.
