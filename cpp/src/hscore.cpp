@@ -115,6 +115,7 @@ inline double centre_row(const T* x, index_t features, const double* mean, T* xc
   return a;
 }
 
+
 #ifdef TL_HSCORE_AVX2
 
 template <class T>
@@ -148,6 +149,7 @@ __attribute__((target("avx2"))) double centre_row_avx2(const T* x, index_t featu
   for (index_t f = f4; f < features; ++f) v3p[f] += a * static_cast<double>(xc[f]);
   return a;
 }
+
 #endif
 
 template <class T>
@@ -200,6 +202,57 @@ double block_moments_cpu(const T* x, index_t rows, index_t features, double* mea
   double q4 = 0.0;
   for (double a : norms) q4 += a * a;
   return q4;
+}
+
+template <class T>
+double block_moments_shifted_cpu(const T* x, index_t rows, index_t features, const double* shift, T* xc,
+                                 double* v3) {
+  // One read of the block, about a fixed shift (the mean comes later from the class sums): row-block tasks of
+  // kRowBlock rows keep partial v3 vectors, added in block order. Block boundaries depend only on `rows`.
+  const index_t blocks = (rows + kRowBlock - 1) / kRowBlock;
+  const size_t F = static_cast<size_t>(features);
+  std::vector<double> part(static_cast<size_t>(blocks) * F, 0.0);
+  std::vector<double> norms(static_cast<size_t>(rows));
+  parallel_for(blocks, [&](index_t b) {
+    const index_t r1 = std::min(rows, (b + 1) * kRowBlock);
+    for (index_t r = b * kRowBlock; r < r1; ++r)
+      norms[static_cast<size_t>(r)] =
+          centre_row_dispatch(x + r * features, features, shift, xc + r * features, part.data() + b * F);
+  });
+  for (index_t f = 0; f < features; ++f) {
+    double acc = 0.0;
+    for (index_t b = 0; b < blocks; ++b) acc += part[b * F + f];
+    v3[f] = acc;
+  }
+  double q4 = 0.0;
+  for (double a : norms) q4 += a * a;
+  return q4;
+}
+
+double recentre_moments_cpu(index_t features, double n, const double* d, double* gram, double* v3, double q4) {
+  const index_t F = features;
+  std::vector<double> gd(static_cast<size_t>(F));
+  parallel_ranges(F, 16, [&](index_t i0, index_t i1) {
+    for (index_t i = i0; i < i1; ++i) {
+      double acc = 0;
+      for (index_t j = 0; j < F; ++j) acc += gram[i * F + j] * d[j];
+      gd[i] = acc;
+    }
+  });
+  double tr = 0, d_sq = 0, dgd = 0, dv3 = 0;
+  for (index_t i = 0; i < F; ++i) {
+    tr += gram[i * F + i];
+    d_sq += d[i] * d[i];
+    dgd += d[i] * gd[i];
+    dv3 += d[i] * v3[i];
+  }
+  const double q4_m = recentred_q4(q4, dgd, n, d_sq, dv3, tr);
+  for (index_t i = 0; i < F; ++i) v3[i] = recentred_v3(v3[i], gd[i], tr, n, d_sq, d[i]);
+  parallel_ranges(F, 16, [&](index_t i0, index_t i1) {
+    for (index_t i = i0; i < i1; ++i)
+      for (index_t j = 0; j < F; ++j) gram[i * F + j] = recentred_scatter(gram[i * F + j], n, d[i], d[j]);
+  });
+  return q4_m;
 }
 
 template <class T>
@@ -301,6 +354,8 @@ double merge_moments_cpu(index_t features, double n_a, double* mean_a, double* s
 
 template double block_moments_cpu<float>(const float*, index_t, index_t, double*, float*, double*);
 template double block_moments_cpu<double>(const double*, index_t, index_t, double*, double*, double*);
+template double block_moments_shifted_cpu<float>(const float*, index_t, index_t, const double*, float*, double*);
+template double block_moments_shifted_cpu<double>(const double*, index_t, index_t, const double*, double*, double*);
 template void class_sums_cpu<float>(const float*, index_t, index_t, const std::int64_t*, index_t, index_t,
                                     const double*, double*, std::int64_t*);
 template void class_sums_cpu<double>(const double*, index_t, index_t, const std::int64_t*, index_t, index_t,
