@@ -42,8 +42,8 @@ py::tuple block_moments_shifted(const carray<T>& x, const carray<double>& shift)
 }
 
 template <class T>
-void class_sums(const carray<T>& xc, const carray<std::int64_t>& labels, const carray<double>& offset,
-                carray<double>& sums, carray<std::int64_t>& counts) {
+void class_sums_impl(const carray<T>& xc, const carray<std::int64_t>& labels, const carray<double>& offset,
+                     carray<double>& sums, carray<std::int64_t>& counts, double* total) {
   require(xc.ndim() == 2 && labels.ndim() == 2 && sums.ndim() == 3 && counts.ndim() == 2,
           "hscore_class_sums: bad ranks");
   const index_t rows = xc.shape(0), features = xc.shape(1), targets = labels.shape(1), classes = sums.shape(1);
@@ -52,7 +52,21 @@ void class_sums(const carray<T>& xc, const carray<std::int64_t>& labels, const c
           "hscore_class_sums: shapes disagree");
   py::gil_scoped_release release;
   hscore::class_sums_cpu<T>(data(xc), rows, features, data(labels), targets, classes, data(offset),
-                            mutable_data(sums), mutable_data(counts));
+                            mutable_data(sums), mutable_data(counts), total);
+}
+
+template <class T>
+py::array_t<double> class_sums_total(const carray<T>& xc, const carray<std::int64_t>& labels,
+                                     const carray<double>& offset, carray<double>& sums, carray<std::int64_t>& counts) {
+  auto total = empty<double>({xc.shape(1)});
+  class_sums_impl<T>(xc, labels, offset, sums, counts, mutable_data(total));
+  return total;
+}
+
+template <class T>
+void class_sums(const carray<T>& xc, const carray<std::int64_t>& labels, const carray<double>& offset,
+                carray<double>& sums, carray<std::int64_t>& counts) {
+  class_sums_impl<T>(xc, labels, offset, sums, counts, nullptr);
 }
 
 }  // namespace
@@ -74,6 +88,11 @@ void bind_hscore(py::module_& m) {
       },
       py::arg("n"), py::arg("d"), py::arg("gram"), py::arg("v3"), py::arg("q4"),
       "Moments about a shift -> about the mean (gram and v3 in place); returns the centred q4.");
+  m.def("hscore_class_sums_total", &class_sums_total<float>, py::arg("xc"), py::arg("labels"), py::arg("offset"),
+        py::arg("sums"), py::arg("counts"));
+  m.def("hscore_class_sums_total", &class_sums_total<double>, py::arg("xc"), py::arg("labels"), py::arg("offset"),
+        py::arg("sums"), py::arg("counts"),
+        "hscore_class_sums that also returns the block total sum_i xc_i (F, float64, fixed order).");
   m.def("hscore_class_sums", &class_sums<float>, py::arg("xc"), py::arg("labels"), py::arg("offset"),
         py::arg("sums"), py::arg("counts"));
   m.def("hscore_class_sums", &class_sums<double>, py::arg("xc"), py::arg("labels"), py::arg("offset"),

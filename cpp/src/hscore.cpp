@@ -257,7 +257,7 @@ double recentre_moments_cpu(index_t features, double n, const double* d, double*
 
 template <class T>
 void class_sums_pass(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
-                    index_t classes, const double* offset, double* sums, std::int64_t* counts) {
+                    index_t classes, const double* offset, double* sums, std::int64_t* counts, double* total) {
   // Per target: rows counting-sorted by class (stable) and the class boundaries; one task per target.
   std::vector<std::int32_t> order(static_cast<size_t>(targets * rows));
   std::vector<std::int64_t> start(static_cast<size_t>(targets * (classes + 1)), 0);
@@ -289,6 +289,8 @@ void class_sums_pass(const T* xc, index_t rows, index_t features, const std::int
         class_sum_rows_dispatch(tile.data(), ord + st[c], n_c, acc);
         double* out = sums + (t * classes + c) * features + f0;
         for (index_t j = 0; j < w; ++j) out[j] += shifted_class_sum(acc[j], static_cast<double>(n_c), offset[f0 + j]);
+        if (total != nullptr && t == 0)
+          for (index_t j = 0; j < w; ++j) total[f0 + j] += acc[j];
       }
     }
   });
@@ -296,10 +298,11 @@ void class_sums_pass(const T* xc, index_t rows, index_t features, const std::int
 
 template <class T>
 void class_sums_cpu(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
-                    index_t classes, const double* offset, double* sums, std::int64_t* counts) {
+                    index_t classes, const double* offset, double* sums, std::int64_t* counts, double* total) {
+  if (total != nullptr) std::fill(total, total + features, 0.0);
   for (index_t r0 = 0; r0 < rows; r0 += kClassRows)
     class_sums_pass(xc + r0 * features, std::min(kClassRows, rows - r0), features, labels + r0 * targets, targets,
-                    classes, offset, sums, counts);
+                    classes, offset, sums, counts, total);
 }
 
 double merge_moments_cpu(index_t features, double n_a, double* mean_a, double* scatter_a, double* v3_a,
@@ -357,8 +360,8 @@ template double block_moments_cpu<double>(const double*, index_t, index_t, doubl
 template double block_moments_shifted_cpu<float>(const float*, index_t, index_t, const double*, float*, double*);
 template double block_moments_shifted_cpu<double>(const double*, index_t, index_t, const double*, double*, double*);
 template void class_sums_cpu<float>(const float*, index_t, index_t, const std::int64_t*, index_t, index_t,
-                                    const double*, double*, std::int64_t*);
+                                    const double*, double*, std::int64_t*, double*);
 template void class_sums_cpu<double>(const double*, index_t, index_t, const std::int64_t*, index_t, index_t,
-                                     const double*, double*, std::int64_t*);
+                                     const double*, double*, std::int64_t*, double*);
 
 }  // namespace tasklens::hscore

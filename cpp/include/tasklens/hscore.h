@@ -28,10 +28,11 @@ double recentre_moments_cpu(index_t features, double n, const double* d, double*
 
 // Adds per-class counts and shifted sums of one block for `targets` label vectors sharing the rows:
 // labels is rows x targets (int64, values in [0, classes)); sums is targets x classes x features (float64),
-// counts is targets x classes; offset (F) = block mean - accumulator shift, added n_c times per class.
+// counts is targets x classes; offset (F) = block centre - accumulator shift, added n_c times per class.
+// total (F, may be null) receives sum_i xc_i, added class by class over target 0 in a fixed order.
 template <class T>
 void class_sums_cpu(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
-                    index_t classes, const double* offset, double* sums, std::int64_t* counts);
+                    index_t classes, const double* offset, double* sums, std::int64_t* counts, double* total = nullptr);
 
 // Chan merge of summary b into summary a (in place on a): mean, scatter (F x F), v3 and q4.
 // Returns the merged q4.

@@ -343,43 +343,26 @@ class _CpuEngine:
         st["dtype"] = _narrowest(st["dtype"], dtype)
 
         # One-pass moments (blocks after the first): the block is centred on the previous block's mean s and
-        # read once; its mean s + d comes from its class sums (kept apart until the fold), and the moments
-        # are re-expressed about it exactly once the Gram is known. A block whose mean is far from s
-        # (n d_f^2 > S_ff for some feature: drifting or sorted data) is redone by the two-pass path, so the
-        # float32 centring never loses more than one bit against centring on the block's own mean.
-        one_pass = t * c * f * 8 <= ONE_PASS_STATE_BYTES
-        prev_mean = st["mean"].copy() if (one_pass and st["n"] > 0) else None
+        # read once; its class sums are taken about s and also give the block mean s + d, and the moments are
+        # re-expressed about that mean exactly once the Gram is known. The moments and Gram of a block whose
+        # mean is far from s (n d_f^2 > S_ff for some feature: drifting or sorted rows) are redone by the
+        # two-pass path, so the float32 scatter never loses more than one bit to the shifted centring.
+        prev_mean = st["mean"].copy() if st["n"] > 0 else None
 
-        def fold_block(rows, mean_b, gram, v3_b, q4_b) -> None:
+        def fold(pending) -> None:
+            futures, rows, mean_b, v3_b, q4_b, d, xb = pending
+            gram = futures[0].result().astype(np.float64)
+            gram += futures[1].result()
+            if d is not None:
+                if np.any(2.0 * rows * d * d > np.diagonal(gram)):
+                    mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)  # finite: checked when first read
+                    gram = _gram(xc).astype(np.float64)  # rare path: one call, outside the pipeline
+                    del xc
+                else:
+                    q4_b = C.hscore_recentre_moments(float(rows), d, gram, v3_b, float(q4_b))
             st["q4"] = C.hscore_merge_moments(float(st["n"]), st["mean"], st["scatter"], st["v3"], float(st["q4"]),
                                               float(rows), mean_b, gram, v3_b, float(q4_b))
             st["n"] += rows
-
-        def two_pass(xb, yb, pool):
-            mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)
-            if not np.isfinite(mean_b).all() or not np.isfinite(q4_b):
-                return None
-            if st["shift"] is None:
-                st["shift"] = mean_b.copy()
-            C.hscore_class_sums(xc, yb, mean_b - st["shift"], st["class_sums"], st["class_counts"])
-            return ("two", _grams(pool, xc), xb.shape[0], mean_b, v3_b, q4_b)
-
-        def fold(pending, pool) -> None:
-            kind, futures, rows, mean_b, v3_b, q4_b = pending[:6]
-            gram = futures[0].result().astype(np.float64)
-            gram += futures[1].result()
-            if kind == "two":
-                fold_block(rows, mean_b, gram, v3_b, q4_b)
-                return
-            d, s_b, sums_b, counts_b, xb, yb = pending[6:]
-            if np.any(2.0 * rows * d * d > np.diagonal(gram)):
-                fold(two_pass(xb, yb, pool), pool)  # finite: checked when the block was read
-                return
-            q4_b = C.hscore_recentre_moments(float(rows), d, gram, v3_b, float(q4_b))
-            st["class_sums"] += sums_b
-            st["class_sums"] += counts_b[..., None] * (s_b - st["shift"])
-            st["class_counts"] += counts_b
-            fold_block(rows, mean_b, gram, v3_b, q4_b)
 
         with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
             pending = None
@@ -388,46 +371,41 @@ class _CpuEngine:
                     xb = x[r0:r0 + acc.block_rows]
                     yb = np.ascontiguousarray(y[r0:r0 + acc.block_rows])
                     if prev_mean is None:
-                        block = two_pass(xb, yb, pool)
+                        mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)
+                        finite = np.isfinite(mean_b).all() and np.isfinite(q4_b)
                     else:
                         xc, v3_b, q4_b = C.hscore_block_moments_shifted(xb, prev_mean)
-                        block = None
-                        if np.isfinite(q4_b):
-                            sums_b, counts_b = np.zeros((t, c, f)), np.zeros((t, c), dtype=np.int64)
-                            C.hscore_class_sums(xc, yb, np.zeros(f), sums_b, counts_b)
-                            d = sums_b[0].sum(axis=0) / xb.shape[0]
-                            block = ("one", _grams(pool, xc), xb.shape[0], prev_mean + d, v3_b, q4_b, d,
-                                     prev_mean, sums_b, counts_b, xb, yb)
-                        del xc  # the workers hold the block until its scatter is formed
-                    if block is None:
+                        finite = np.isfinite(q4_b)  # q4 sums every element's square
+                    if not finite:
                         if pending is not None:  # keep the state whole: every earlier block fully folded
-                            fold(pending, pool)
+                            fold(pending)
                             pending = None
                         raise _not_finite_error(x)
-                    if one_pass:
-                        prev_mean = block[3]
+                    if prev_mean is None:
+                        if st["shift"] is None:
+                            st["shift"] = mean_b.copy()
+                        C.hscore_class_sums(xc, yb, mean_b - st["shift"], st["class_sums"], st["class_counts"])
+                        d = None
+                    else:
+                        total = C.hscore_class_sums_total(xc, yb, prev_mean - st["shift"], st["class_sums"],
+                                                          st["class_counts"])
+                        d = total / xb.shape[0]
+                        mean_b = prev_mean + d
+                    half = (xc.shape[0] + 1) // 2
+                    # numpy recognises a.T @ a and calls BLAS syrk (half the flops of a general product)
+                    futures = [pool.submit(_gram, xc[:half]), pool.submit(_gram, xc[half:])]
                     if pending is not None:
-                        fold(pending, pool)
-                    pending = block
+                        fold(pending)
+                    pending = (futures, xb.shape[0], mean_b, v3_b, q4_b, d, xb)
+                    prev_mean = mean_b
+                    del xc  # the workers hold the block until its scatter is formed
                 if pending is not None:
-                    fold(pending, pool)
+                    fold(pending)
                     pending = None
             finally:
                 if pending is not None:
-                    for fut in pending[1]:
+                    for fut in pending[0]:
                         fut.cancel()
-
-
-#: Class-sum state (T x C x F float64) up to which blocks after the first use the one-pass moments (their class
-#: sums are kept apart until the block is folded); larger states use the two-pass moments for every block.
-ONE_PASS_STATE_BYTES = 4 << 20
-
-
-def _grams(pool, xc: np.ndarray) -> list:
-    """Scatter of a centred block as two single-threaded BLAS calls on the halves of its rows (futures)."""
-    half = (xc.shape[0] + 1) // 2
-    # numpy recognises a.T @ a and calls BLAS syrk (half the flops of a general product)
-    return [pool.submit(_gram, xc[:half]), pool.submit(_gram, xc[half:])]
 
 
 def _gram(xc: np.ndarray) -> np.ndarray:
