@@ -171,40 +171,6 @@ inline double centre_row_dispatch(const T* x, index_t features, const double* me
 }  // namespace
 
 template <class T>
-double block_moments_cpu(const T* x, index_t rows, index_t features, double* mean, T* xc, double* v3) {
-  // Row blocks of kRowBlock rows: each task sums its rows in order into its own partial vector; partials are
-  // then added in block order. Block boundaries depend only on `rows`.
-  const index_t blocks = (rows + kRowBlock - 1) / kRowBlock;
-  const size_t F = static_cast<size_t>(features);
-  std::vector<double> part(static_cast<size_t>(blocks) * F, 0.0);
-  parallel_for(blocks, [&](index_t b) {
-    const index_t r1 = std::min(rows, (b + 1) * kRowBlock);
-    for (index_t r = b * kRowBlock; r < r1; ++r) add_row_dispatch(x + r * features, features, part.data() + b * F);
-  });
-  for (index_t f = 0; f < features; ++f) {
-    double acc = 0.0;
-    for (index_t b = 0; b < blocks; ++b) acc += part[b * F + f];
-    mean[f] = rows > 0 ? acc / static_cast<double>(rows) : 0.0;
-  }
-  std::fill(part.begin(), part.end(), 0.0);
-  std::vector<double> norms(static_cast<size_t>(rows));
-  parallel_for(blocks, [&](index_t b) {
-    const index_t r1 = std::min(rows, (b + 1) * kRowBlock);
-    for (index_t r = b * kRowBlock; r < r1; ++r)
-      norms[static_cast<size_t>(r)] =
-          centre_row_dispatch(x + r * features, features, mean, xc + r * features, part.data() + b * F);
-  });
-  for (index_t f = 0; f < features; ++f) {
-    double acc = 0.0;
-    for (index_t b = 0; b < blocks; ++b) acc += part[b * F + f];
-    v3[f] = acc;
-  }
-  double q4 = 0.0;
-  for (double a : norms) q4 += a * a;
-  return q4;
-}
-
-template <class T>
 double block_moments_shifted_cpu(const T* x, index_t rows, index_t features, const double* shift, T* xc,
                                  double* v3) {
   // One read of the block, about a fixed shift (the mean comes later from the class sums): row-block tasks of
@@ -227,6 +193,25 @@ double block_moments_shifted_cpu(const T* x, index_t rows, index_t features, con
   double q4 = 0.0;
   for (double a : norms) q4 += a * a;
   return q4;
+}
+
+template <class T>
+double block_moments_cpu(const T* x, index_t rows, index_t features, double* mean, T* xc, double* v3) {
+  // Mean pass: row blocks of kRowBlock rows, each task sums its rows in order into its own partial vector;
+  // partials are added in block order. Then the one-pass kernel centred on that mean.
+  const index_t blocks = (rows + kRowBlock - 1) / kRowBlock;
+  const size_t F = static_cast<size_t>(features);
+  std::vector<double> part(static_cast<size_t>(blocks) * F, 0.0);
+  parallel_for(blocks, [&](index_t b) {
+    const index_t r1 = std::min(rows, (b + 1) * kRowBlock);
+    for (index_t r = b * kRowBlock; r < r1; ++r) add_row_dispatch(x + r * features, features, part.data() + b * F);
+  });
+  for (index_t f = 0; f < features; ++f) {
+    double acc = 0.0;
+    for (index_t b = 0; b < blocks; ++b) acc += part[b * F + f];
+    mean[f] = rows > 0 ? acc / static_cast<double>(rows) : 0.0;
+  }
+  return block_moments_shifted_cpu(x, rows, features, mean, xc, v3);
 }
 
 double recentre_moments_cpu(index_t features, double n, const double* d, double* gram, double* v3, double q4) {

@@ -1,9 +1,11 @@
 """H-score (Def. 2 of Bao et al., ICLR 2019) and its Ledoit-Wolf regularized form, streamed in one pass.
 
 The engine reads the features in fixed blocks of rows. For each block the native kernels
-(``cpp/src/hscore.cpp``, ``cuda/hscore.cu``) compute, in float64, the block mean, the centred block
-``xc = x - mean``, the fourth-order norm moments used by Ledoit-Wolf, and the per-class counts and sums for
-one or many label vectors; the block scatter ``xc.T @ xc`` is formed by BLAS (numpy ``syrk`` on CPU, cuBLAS
+(``cpp/src/hscore.cpp``, ``cuda/hscore.cu``) compute, in float64, the centred block ``xc = x - s``, the
+fourth-order norm moments used by Ledoit-Wolf, and the per-class counts and sums for one or many label
+vectors (on the CPU, blocks after the first are read once: ``s`` is the previous block's mean, the block's
+own mean comes from its class sums and the moments are re-centred on it exactly; the first block, and any
+block whose mean lies far from ``s``, use ``s`` = its own mean from a separate pass); the block scatter ``xc.T @ xc`` is formed by BLAS (numpy ``syrk`` on CPU, cuBLAS
 through torch on CUDA) in the input's precision, promoted to float64. On the CPU the scatter of a block is
 two single-threaded ``syrk`` calls on the halves of its rows, run on two worker threads while the native
 kernels already process the next block. Blocks are folded into the running summary by Chan's exact
