@@ -249,3 +249,46 @@ def test_pipelined_update_keeps_state_whole_and_restores_blas_threads(rng):
     for key in ("mean", "scatter", "v3", "class_sums", "class_counts", "q4"):
         assert np.array_equal(acc.state_dict()[key], first.state_dict()[key]), key
     assert rel(acc.update(x[2000:], y[2000:]).score(), reference_hscore(x, y)) < 1e-10
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_pass_blocks_large_offset_and_sorted_rows(rng, dtype):
+    """Blocks after the first are centred on the previous block's mean in one read; features with mean 1e4 and
+    std 1 must not cancel, and rows sorted by class (block means far apart: the two-pass fallback) must agree."""
+    n, f, c = 6000, 8, 5
+    y = rng.integers(0, c, n)
+    x = (rng.normal(size=(n, f)) + 0.5 * rng.normal(size=(c, f))[y] + 1e4).astype(dtype)
+    order = np.argsort(y, kind="stable")
+    xs, ys = x[order], y[order]
+    xs[:, 0] += 40.0 * ys  # class 0..4 blocks differ by 40 std in feature 0
+    tol = 1e-8 if dtype == np.float64 else 2e-4
+    for xx, yy in ((x, y), (xs, ys)):
+        ref, ref_lw = reference_hscore(xx, yy), reference_regularized(xx, yy)
+        whole = HScoreAccumulator(f, c, block_rows=n).update(xx, yy)  # one block: two-pass moments only
+        for block in (256, 1000):
+            acc = HScoreAccumulator(f, c, block_rows=block).update(xx, yy)
+            assert rel(acc.score(), ref) < tol
+            assert rel(acc.score(shrinkage="ledoit-wolf"), ref_lw) < tol
+            assert rel(acc.score(), whole.score()) < (1e-11 if dtype == np.float64 else 1e-4)
+            st, sw = acc.state_dict(), whole.state_dict()
+            assert np.allclose(st["mean"], sw["mean"], rtol=1e-12, atol=0)
+            assert np.allclose(st["scatter"], sw["scatter"], rtol=1e-9 if dtype == np.float64 else 1e-4,
+                               atol=1e-9 * np.abs(sw["scatter"]).max())
+            assert abs(st["q4"] - sw["q4"]) <= (1e-9 if dtype == np.float64 else 1e-3) * sw["q4"]
+
+
+def test_recentre_moments_native_matches_direct_formulas(rng):
+    """Moments about a shift s (Gram, v3, q4 of x - s) re-expressed about the mean vs direct float64 sums."""
+    from tasklens._native import native
+
+    x = rng.normal(size=(500, 7)) * 3 + 2
+    s = x.mean(axis=0) + rng.normal(size=7)
+    u = x - s
+    a = (u * u).sum(axis=1)
+    gram, v3 = u.T @ u, (a[:, None] * u).sum(axis=0)
+    q4 = native().hscore_recentre_moments(500.0, u.mean(axis=0), gram, v3, float((a * a).sum()))
+    w = x - x.mean(axis=0)
+    b = (w * w).sum(axis=1)
+    np.testing.assert_allclose(gram, w.T @ w, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(v3, (b[:, None] * w).sum(axis=0), rtol=1e-9, atol=1e-8)
+    assert rel(q4, float((b * b).sum())) < 1e-10

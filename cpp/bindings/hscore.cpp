@@ -26,8 +26,24 @@ py::tuple block_moments(const carray<T>& x) {
 }
 
 template <class T>
-void class_sums(const carray<T>& xc, const carray<std::int64_t>& labels, const carray<double>& offset,
-                carray<double>& sums, carray<std::int64_t>& counts) {
+py::tuple block_moments_shifted(const carray<T>& x, const carray<double>& shift) {
+  require(x.ndim() == 2 && shift.ndim() == 1 && shift.shape(0) == x.shape(1),
+          "hscore_block_moments_shifted: shapes disagree");
+  const index_t rows = x.shape(0), features = x.shape(1);
+  auto v3 = empty<double>({features});
+  auto xc = empty<T>({rows, features});
+  double q4;
+  {
+    py::gil_scoped_release release;
+    q4 = hscore::block_moments_shifted_cpu<T>(data(x), rows, features, data(shift), mutable_data(xc),
+                                              mutable_data(v3));
+  }
+  return py::make_tuple(xc, v3, q4);
+}
+
+template <class T>
+void class_sums_impl(const carray<T>& xc, const carray<std::int64_t>& labels, const carray<double>& offset,
+                     carray<double>& sums, carray<std::int64_t>& counts, double* total) {
   require(xc.ndim() == 2 && labels.ndim() == 2 && sums.ndim() == 3 && counts.ndim() == 2,
           "hscore_class_sums: bad ranks");
   const index_t rows = xc.shape(0), features = xc.shape(1), targets = labels.shape(1), classes = sums.shape(1);
@@ -36,7 +52,21 @@ void class_sums(const carray<T>& xc, const carray<std::int64_t>& labels, const c
           "hscore_class_sums: shapes disagree");
   py::gil_scoped_release release;
   hscore::class_sums_cpu<T>(data(xc), rows, features, data(labels), targets, classes, data(offset),
-                            mutable_data(sums), mutable_data(counts));
+                            mutable_data(sums), mutable_data(counts), total);
+}
+
+template <class T>
+py::array_t<double> class_sums_total(const carray<T>& xc, const carray<std::int64_t>& labels,
+                                     const carray<double>& offset, carray<double>& sums, carray<std::int64_t>& counts) {
+  auto total = empty<double>({xc.shape(1)});
+  class_sums_impl<T>(xc, labels, offset, sums, counts, mutable_data(total));
+  return total;
+}
+
+template <class T>
+void class_sums(const carray<T>& xc, const carray<std::int64_t>& labels, const carray<double>& offset,
+                carray<double>& sums, carray<std::int64_t>& counts) {
+  class_sums_impl<T>(xc, labels, offset, sums, counts, nullptr);
 }
 
 }  // namespace
@@ -45,6 +75,24 @@ void bind_hscore(py::module_& m) {
   m.def("hscore_block_moments", &block_moments<float>, py::arg("x"));
   m.def("hscore_block_moments", &block_moments<double>, py::arg("x"),
         "(mean, x - mean, v3, q4) of a block of rows, float64 sums in a fixed order.");
+  m.def("hscore_block_moments_shifted", &block_moments_shifted<float>, py::arg("x"), py::arg("shift"));
+  m.def("hscore_block_moments_shifted", &block_moments_shifted<double>, py::arg("x"), py::arg("shift"),
+        "(x - shift, v3, q4) about a fixed shift, one read of x (float64 sums in a fixed order).");
+  m.def(
+      "hscore_recentre_moments",
+      [](double n, const carray<double>& d, carray<double>& gram, carray<double>& v3, double q4) {
+        const index_t F = d.shape(0);
+        require(gram.size() == F * F && v3.shape(0) == F, "hscore_recentre_moments: shapes disagree");
+        py::gil_scoped_release release;
+        return hscore::recentre_moments_cpu(F, n, data(d), mutable_data(gram), mutable_data(v3), q4);
+      },
+      py::arg("n"), py::arg("d"), py::arg("gram"), py::arg("v3"), py::arg("q4"),
+      "Moments about a shift -> about the mean (gram and v3 in place); returns the centred q4.");
+  m.def("hscore_class_sums_total", &class_sums_total<float>, py::arg("xc"), py::arg("labels"), py::arg("offset"),
+        py::arg("sums"), py::arg("counts"));
+  m.def("hscore_class_sums_total", &class_sums_total<double>, py::arg("xc"), py::arg("labels"), py::arg("offset"),
+        py::arg("sums"), py::arg("counts"),
+        "hscore_class_sums that also returns the block total sum_i xc_i (F, float64, fixed order).");
   m.def("hscore_class_sums", &class_sums<float>, py::arg("xc"), py::arg("labels"), py::arg("offset"),
         py::arg("sums"), py::arg("counts"));
   m.def("hscore_class_sums", &class_sums<double>, py::arg("xc"), py::arg("labels"), py::arg("offset"),

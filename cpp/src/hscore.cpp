@@ -115,6 +115,7 @@ inline double centre_row(const T* x, index_t features, const double* mean, T* xc
   return a;
 }
 
+
 #ifdef TL_HSCORE_AVX2
 
 template <class T>
@@ -148,6 +149,7 @@ __attribute__((target("avx2"))) double centre_row_avx2(const T* x, index_t featu
   for (index_t f = f4; f < features; ++f) v3p[f] += a * static_cast<double>(xc[f]);
   return a;
 }
+
 #endif
 
 template <class T>
@@ -169,28 +171,19 @@ inline double centre_row_dispatch(const T* x, index_t features, const double* me
 }  // namespace
 
 template <class T>
-double block_moments_cpu(const T* x, index_t rows, index_t features, double* mean, T* xc, double* v3) {
-  // Row blocks of kRowBlock rows: each task sums its rows in order into its own partial vector; partials are
-  // then added in block order. Block boundaries depend only on `rows`.
+double block_moments_shifted_cpu(const T* x, index_t rows, index_t features, const double* shift, T* xc,
+                                 double* v3) {
+  // One read of the block, about a fixed shift (the mean comes later from the class sums): row-block tasks of
+  // kRowBlock rows keep partial v3 vectors, added in block order. Block boundaries depend only on `rows`.
   const index_t blocks = (rows + kRowBlock - 1) / kRowBlock;
   const size_t F = static_cast<size_t>(features);
   std::vector<double> part(static_cast<size_t>(blocks) * F, 0.0);
-  parallel_for(blocks, [&](index_t b) {
-    const index_t r1 = std::min(rows, (b + 1) * kRowBlock);
-    for (index_t r = b * kRowBlock; r < r1; ++r) add_row_dispatch(x + r * features, features, part.data() + b * F);
-  });
-  for (index_t f = 0; f < features; ++f) {
-    double acc = 0.0;
-    for (index_t b = 0; b < blocks; ++b) acc += part[b * F + f];
-    mean[f] = rows > 0 ? acc / static_cast<double>(rows) : 0.0;
-  }
-  std::fill(part.begin(), part.end(), 0.0);
   std::vector<double> norms(static_cast<size_t>(rows));
   parallel_for(blocks, [&](index_t b) {
     const index_t r1 = std::min(rows, (b + 1) * kRowBlock);
     for (index_t r = b * kRowBlock; r < r1; ++r)
       norms[static_cast<size_t>(r)] =
-          centre_row_dispatch(x + r * features, features, mean, xc + r * features, part.data() + b * F);
+          centre_row_dispatch(x + r * features, features, shift, xc + r * features, part.data() + b * F);
   });
   for (index_t f = 0; f < features; ++f) {
     double acc = 0.0;
@@ -203,8 +196,53 @@ double block_moments_cpu(const T* x, index_t rows, index_t features, double* mea
 }
 
 template <class T>
+double block_moments_cpu(const T* x, index_t rows, index_t features, double* mean, T* xc, double* v3) {
+  // Mean pass: row blocks of kRowBlock rows, each task sums its rows in order into its own partial vector;
+  // partials are added in block order. Then the one-pass kernel centred on that mean.
+  const index_t blocks = (rows + kRowBlock - 1) / kRowBlock;
+  const size_t F = static_cast<size_t>(features);
+  std::vector<double> part(static_cast<size_t>(blocks) * F, 0.0);
+  parallel_for(blocks, [&](index_t b) {
+    const index_t r1 = std::min(rows, (b + 1) * kRowBlock);
+    for (index_t r = b * kRowBlock; r < r1; ++r) add_row_dispatch(x + r * features, features, part.data() + b * F);
+  });
+  for (index_t f = 0; f < features; ++f) {
+    double acc = 0.0;
+    for (index_t b = 0; b < blocks; ++b) acc += part[b * F + f];
+    mean[f] = rows > 0 ? acc / static_cast<double>(rows) : 0.0;
+  }
+  return block_moments_shifted_cpu(x, rows, features, mean, xc, v3);
+}
+
+double recentre_moments_cpu(index_t features, double n, const double* d, double* gram, double* v3, double q4) {
+  const index_t F = features;
+  std::vector<double> gd(static_cast<size_t>(F));
+  parallel_ranges(F, 16, [&](index_t i0, index_t i1) {
+    for (index_t i = i0; i < i1; ++i) {
+      double acc = 0;
+      for (index_t j = 0; j < F; ++j) acc += gram[i * F + j] * d[j];
+      gd[i] = acc;
+    }
+  });
+  double tr = 0, d_sq = 0, dgd = 0, dv3 = 0;
+  for (index_t i = 0; i < F; ++i) {
+    tr += gram[i * F + i];
+    d_sq += d[i] * d[i];
+    dgd += d[i] * gd[i];
+    dv3 += d[i] * v3[i];
+  }
+  const double q4_m = recentred_q4(q4, dgd, n, d_sq, dv3, tr);
+  for (index_t i = 0; i < F; ++i) v3[i] = recentred_v3(v3[i], gd[i], tr, n, d_sq, d[i]);
+  parallel_ranges(F, 16, [&](index_t i0, index_t i1) {
+    for (index_t i = i0; i < i1; ++i)
+      for (index_t j = 0; j < F; ++j) gram[i * F + j] = recentred_scatter(gram[i * F + j], n, d[i], d[j]);
+  });
+  return q4_m;
+}
+
+template <class T>
 void class_sums_pass(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
-                    index_t classes, const double* offset, double* sums, std::int64_t* counts) {
+                    index_t classes, const double* offset, double* sums, std::int64_t* counts, double* total) {
   // Per target: rows counting-sorted by class (stable) and the class boundaries; one task per target.
   std::vector<std::int32_t> order(static_cast<size_t>(targets * rows));
   std::vector<std::int64_t> start(static_cast<size_t>(targets * (classes + 1)), 0);
@@ -236,6 +274,8 @@ void class_sums_pass(const T* xc, index_t rows, index_t features, const std::int
         class_sum_rows_dispatch(tile.data(), ord + st[c], n_c, acc);
         double* out = sums + (t * classes + c) * features + f0;
         for (index_t j = 0; j < w; ++j) out[j] += shifted_class_sum(acc[j], static_cast<double>(n_c), offset[f0 + j]);
+        if (total != nullptr && t == 0)
+          for (index_t j = 0; j < w; ++j) total[f0 + j] += acc[j];
       }
     }
   });
@@ -243,10 +283,11 @@ void class_sums_pass(const T* xc, index_t rows, index_t features, const std::int
 
 template <class T>
 void class_sums_cpu(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
-                    index_t classes, const double* offset, double* sums, std::int64_t* counts) {
+                    index_t classes, const double* offset, double* sums, std::int64_t* counts, double* total) {
+  if (total != nullptr) std::fill(total, total + features, 0.0);
   for (index_t r0 = 0; r0 < rows; r0 += kClassRows)
     class_sums_pass(xc + r0 * features, std::min(kClassRows, rows - r0), features, labels + r0 * targets, targets,
-                    classes, offset, sums, counts);
+                    classes, offset, sums, counts, total);
 }
 
 double merge_moments_cpu(index_t features, double n_a, double* mean_a, double* scatter_a, double* v3_a,
@@ -301,9 +342,11 @@ double merge_moments_cpu(index_t features, double n_a, double* mean_a, double* s
 
 template double block_moments_cpu<float>(const float*, index_t, index_t, double*, float*, double*);
 template double block_moments_cpu<double>(const double*, index_t, index_t, double*, double*, double*);
+template double block_moments_shifted_cpu<float>(const float*, index_t, index_t, const double*, float*, double*);
+template double block_moments_shifted_cpu<double>(const double*, index_t, index_t, const double*, double*, double*);
 template void class_sums_cpu<float>(const float*, index_t, index_t, const std::int64_t*, index_t, index_t,
-                                    const double*, double*, std::int64_t*);
+                                    const double*, double*, std::int64_t*, double*);
 template void class_sums_cpu<double>(const double*, index_t, index_t, const std::int64_t*, index_t, index_t,
-                                     const double*, double*, std::int64_t*);
+                                     const double*, double*, std::int64_t*, double*);
 
 }  // namespace tasklens::hscore

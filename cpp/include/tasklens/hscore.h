@@ -15,12 +15,24 @@ constexpr index_t kRowBlock = 256;
 template <class T>
 double block_moments_cpu(const T* x, index_t rows, index_t features, double* mean, T* xc, double* v3);
 
+// One-pass block moments about a fixed shift s (F): xc = x - s (rows x F, same type as x),
+// v3 = sum_i |x_i - s|^2 (x_i - s) (F); returns sum_i |x_i - s|^4. The block mean s + d follows from the class
+// sums of xc; recentre_moments_cpu re-expresses the moments about it once the Gram of xc is known.
+template <class T>
+double block_moments_shifted_cpu(const T* x, index_t rows, index_t features, const double* shift, T* xc,
+                                 double* v3);
+
+// Turns moments about s (Gram G = sum u u^T of u = x - s, v3, q4) of n rows with mean s + d into moments about
+// the mean, in place: G becomes the scatter, v3 the centred v3; returns the centred q4.
+double recentre_moments_cpu(index_t features, double n, const double* d, double* gram, double* v3, double q4);
+
 // Adds per-class counts and shifted sums of one block for `targets` label vectors sharing the rows:
 // labels is rows x targets (int64, values in [0, classes)); sums is targets x classes x features (float64),
-// counts is targets x classes; offset (F) = block mean - accumulator shift, added n_c times per class.
+// counts is targets x classes; offset (F) = block centre - accumulator shift, added n_c times per class.
+// total (F, may be null) receives sum_i xc_i, added class by class over target 0 in a fixed order.
 template <class T>
 void class_sums_cpu(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
-                    index_t classes, const double* offset, double* sums, std::int64_t* counts);
+                    index_t classes, const double* offset, double* sums, std::int64_t* counts, double* total = nullptr);
 
 // Chan merge of summary b into summary a (in place on a): mean, scatter (F x F), v3 and q4.
 // Returns the merged q4.

@@ -46,6 +46,18 @@ TL_HD double shifted_class_sum(double acc_centred, double count, double offset) 
   return acc_centred + count * offset;
 }
 
+// Moments about a fixed shift s re-expressed about the block mean m = s + d (one-pass moments). With
+// u_i = x_i - s, G = sum_i u_i u_i^T, v3_s = sum_i |u_i|^2 u_i and q4_s = sum_i |u_i|^4 (sum_i u_i = n d):
+// v3_m = v3_s - tr(G) d - 2 G d + 2 n |d|^2 d,
+// q4_m = q4_s + 4 d^T G d - 3 n |d|^4 - 4 d.v3_s + 2 |d|^2 tr(G),   S_m = G - n d d^T.
+TL_HD double recentred_v3(double v3_i, double g_d_i, double trace_g, double n, double d_sq, double d_i) {
+  return v3_i - trace_g * d_i - 2.0 * g_d_i + 2.0 * n * d_sq * d_i;
+}
+TL_HD double recentred_q4(double q4, double d_g_d, double n, double d_sq, double d_v3, double trace_g) {
+  return q4 + 4.0 * d_g_d - 3.0 * n * d_sq * d_sq - 4.0 * d_v3 + 2.0 * d_sq * trace_g;
+}
+TL_HD double recentred_scatter(double g_ij, double n, double d_i, double d_j) { return g_ij - n * d_i * d_j; }
+
 // Deviation of one element from the block mean, in float64.
 template <class T>
 TL_HD double centred(T x, double mean) {

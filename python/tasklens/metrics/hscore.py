@@ -1,9 +1,11 @@
 """H-score (Def. 2 of Bao et al., ICLR 2019) and its Ledoit-Wolf regularized form, streamed in one pass.
 
 The engine reads the features in fixed blocks of rows. For each block the native kernels
-(``cpp/src/hscore.cpp``, ``cuda/hscore.cu``) compute, in float64, the block mean, the centred block
-``xc = x - mean``, the fourth-order norm moments used by Ledoit-Wolf, and the per-class counts and sums for
-one or many label vectors; the block scatter ``xc.T @ xc`` is formed by BLAS (numpy ``syrk`` on CPU, cuBLAS
+(``cpp/src/hscore.cpp``, ``cuda/hscore.cu``) compute, in float64, the centred block ``xc = x - s``, the
+fourth-order norm moments used by Ledoit-Wolf, and the per-class counts and sums for one or many label
+vectors (on the CPU, blocks after the first are read once: ``s`` is the previous block's mean, the block's
+own mean comes from its class sums and the moments are re-centred on it exactly; the first block, and any
+block whose mean lies far from ``s``, use ``s`` = its own mean from a separate pass); the block scatter ``xc.T @ xc`` is formed by BLAS (numpy ``syrk`` on CPU, cuBLAS
 through torch on CUDA) in the input's precision, promoted to float64. On the CPU the scatter of a block is
 two single-threaded ``syrk`` calls on the halves of its rows, run on two worker threads while the native
 kernels already process the next block. Blocks are folded into the running summary by Chan's exact
@@ -342,10 +344,24 @@ class _CpuEngine:
                                "class_counts": np.zeros((t, c), dtype=np.int64), "dtype": dtype}
         st["dtype"] = _narrowest(st["dtype"], dtype)
 
+        # One-pass moments (blocks after the first): the block is centred on the previous block's mean s and
+        # read once; its class sums are taken about s and also give the block mean s + d, and the moments are
+        # re-expressed about that mean exactly once the Gram is known. The moments and Gram of a block whose
+        # mean is far from s (n d_f^2 > S_ff for some feature: drifting or sorted rows) are redone by the
+        # two-pass path, so the float32 scatter never loses more than one bit to the shifted centring.
+        prev_mean = st["mean"].copy() if st["n"] > 0 else None
+
         def fold(pending) -> None:
-            futures, rows, mean_b, v3_b, q4_b = pending
+            futures, rows, mean_b, v3_b, q4_b, d, xb = pending
             gram = futures[0].result().astype(np.float64)
             gram += futures[1].result()
+            if d is not None:
+                if np.any(2.0 * rows * d * d > np.diagonal(gram)):
+                    mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)  # finite: checked when first read
+                    gram = _gram(xc).astype(np.float64)  # rare path: one call, outside the pipeline
+                    del xc
+                else:
+                    q4_b = C.hscore_recentre_moments(float(rows), d, gram, v3_b, float(q4_b))
             st["q4"] = C.hscore_merge_moments(float(st["n"]), st["mean"], st["scatter"], st["v3"], float(st["q4"]),
                                               float(rows), mean_b, gram, v3_b, float(q4_b))
             st["n"] += rows
@@ -355,22 +371,35 @@ class _CpuEngine:
             try:
                 for r0 in range(0, x.shape[0], acc.block_rows):
                     xb = x[r0:r0 + acc.block_rows]
-                    mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)
-                    if not np.isfinite(mean_b).all() or not np.isfinite(q4_b):
+                    yb = np.ascontiguousarray(y[r0:r0 + acc.block_rows])
+                    if prev_mean is None:
+                        mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)
+                        finite = np.isfinite(mean_b).all() and np.isfinite(q4_b)
+                    else:
+                        xc, v3_b, q4_b = C.hscore_block_moments_shifted(xb, prev_mean)
+                        finite = np.isfinite(q4_b)  # q4 sums every element's square
+                    if not finite:
                         if pending is not None:  # keep the state whole: every earlier block fully folded
                             fold(pending)
                             pending = None
                         raise _not_finite_error(x)
-                    if st["shift"] is None:
-                        st["shift"] = mean_b.copy()
-                    yb = np.ascontiguousarray(y[r0:r0 + acc.block_rows])
-                    C.hscore_class_sums(xc, yb, mean_b - st["shift"], st["class_sums"], st["class_counts"])
+                    if prev_mean is None:
+                        if st["shift"] is None:
+                            st["shift"] = mean_b.copy()
+                        C.hscore_class_sums(xc, yb, mean_b - st["shift"], st["class_sums"], st["class_counts"])
+                        d = None
+                    else:
+                        total = C.hscore_class_sums_total(xc, yb, prev_mean - st["shift"], st["class_sums"],
+                                                          st["class_counts"])
+                        d = total / xb.shape[0]
+                        mean_b = prev_mean + d
                     half = (xc.shape[0] + 1) // 2
                     # numpy recognises a.T @ a and calls BLAS syrk (half the flops of a general product)
                     futures = [pool.submit(_gram, xc[:half]), pool.submit(_gram, xc[half:])]
                     if pending is not None:
                         fold(pending)
-                    pending = (futures, xb.shape[0], mean_b, v3_b, q4_b)
+                    pending = (futures, xb.shape[0], mean_b, v3_b, q4_b, d, xb)
+                    prev_mean = mean_b
                     del xc  # the workers hold the block until its scatter is formed
                 if pending is not None:
                     fold(pending)
