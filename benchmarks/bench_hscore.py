@@ -139,9 +139,11 @@ def main(argv=None):
         print(f"  ratio tasklens / (X.T @ X)            = {t_one / t_gemm:.2f}  (target <= 1.5)")
         print(f"  ratio {t} targets / 1 target          = {t_multi / t_one:.2f}  (target <= 2)")
         rows = min(8192, n)
-        scratch = (rows * 32 * 4 + 2 * t * rows * 4) * tasklens.get_num_threads() + 8 * rows * (1 + f // 256)
-        print(f"  native scratch (not in tracemalloc)   <= {mib(scratch):.1f} MiB "
+        split = (rows * 32 * 4 + 2 * t * rows * 4) * tasklens.get_num_threads() + 8 * rows * (1 + f // 256)
+        fused = (c * f * 8 + 16 * c + 8 * f) * tasklens.get_num_threads()  # one target: fused half passes
+        print(f"  native scratch (not in tracemalloc)   <= {mib(max(split, fused)):.1f} MiB "
               "(class-sum tiles and row orders per thread, row norms, moment partials)")
+        breakdown(x, y, ymulti)
         if not args.skip_common:
             t_np, m_np, h_np = measure(lambda: common_numpy_hscore(x, y), repeats=1)
             rel = abs(h_np - h_one) / abs(h_np)
@@ -149,6 +151,51 @@ def main(argv=None):
                   f"(rel diff {rel:.1e})")
             print(f"  speed-up tasklens vs common numpy     = {t_np / t_one:.2f}x  (target >= 3)")
     return 0
+
+
+def breakdown(x, y, ymulti, rows=16384):
+    """Single-thread cost of each kernel on one block (best of 5), and the ratios they imply for a perfect
+    schedule: what any pipeline of these kernels can reach on this machine."""
+    from threadpoolctl import threadpool_limits
+
+    from tasklens._native import native
+
+    C = native()
+    xb = np.ascontiguousarray(x[:rows])
+    f, c = xb.shape[1], int(ymulti.max()) + 1
+    halves = [(0, (rows + 1) // 2), ((rows + 1) // 2, rows)]
+    shift = xb[:1024].astype(np.float64).mean(axis=0)
+
+    def best(fn):
+        out = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            fn()
+            out = min(out, time.perf_counter() - t0)
+        return out * 1e3
+
+    def fused(labels):
+        t = labels.shape[1]
+        for a, b in halves:
+            C.hscore_half_pass(xb[a:b], shift, np.ascontiguousarray(labels[a:b]), np.zeros(f),
+                               np.zeros((t, c, f)), np.zeros((t, c), np.int64), np.zeros(f))
+
+    moments = [C.hscore_block_moments_shifted(xb[a:b], shift, serial=True) for a, b in halves]
+    y1, yt = y[:rows, None], ymulti[:rows]
+    sums = np.zeros((yt.shape[1], c, f))
+    counts = np.zeros((yt.shape[1], c), np.int64)
+    with threadpool_limits(1, user_api="blas"):
+        t_gram = best(lambda: [xc.T @ xc for xc, _, _ in moments])
+    t_mom = best(lambda: [C.hscore_block_moments_shifted(xb[a:b], shift, serial=True) for a, b in halves])
+    t_fused = best(lambda: fused(y1))
+    t_cs = best(lambda: [C.hscore_class_sums(xc, np.ascontiguousarray(yt[a:b]), np.zeros(f), sums, counts,
+                                             serial=True) for (xc, _, _), (a, b) in zip(moments, halves)])
+    one, many = t_gram + t_fused, t_gram + t_mom + t_cs
+    print(f"per block of {rows} x {f}, one thread: syrk {t_gram:.1f} ms, moments {t_mom:.1f} ms, "
+          f"moments + class sums fused (1 target) {t_fused:.1f} ms, class sums of {yt.shape[1]} targets "
+          f"{t_cs:.1f} ms")
+    print(f"  perfect-schedule bounds: 1 target {one:.1f} ms/block, {yt.shape[1]} targets {many:.1f} ms/block "
+          f"= {many / one:.2f}x one")
 
 
 def run_cuda(x, y, ymulti):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import pickle
 
 import numpy as np
@@ -10,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import tasklens
 from tasklens.metrics import HScoreAccumulator, hscore
+from tasklens.metrics.hscore import hscore_from_state
 
 
 def reference_hscore(x, y, rcond=1e-15):
@@ -131,6 +133,68 @@ def test_accumulator_chunking_merge_order_and_threads(rng, threads):
         assert results[0]["q4"] == other["q4"]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_class_sum_parts_are_bit_identical_to_one_call(rng, dtype):
+    """The engine cuts the class sums into tasks by targets or by 32-column tiles, run serially on workers:
+    every split, and serial or threaded runs, must give the same bits (counts added once, total by target 0)."""
+    from tasklens._native import native
+
+    C = native()
+    rows, f, t, c = 9000, 70, 5, 7  # 9000 rows: two native passes; 70 columns: tiles of 32, 32, 6
+    xc = rng.normal(size=(rows, f)).astype(dtype)
+    y = np.ascontiguousarray(rng.integers(0, c, (rows, t)))
+    offset = rng.normal(size=f)
+
+    def run(parts, serial):
+        sums, counts, total = np.zeros((t, c, f)), np.zeros((t, c), np.int64), np.zeros(f)
+        for targets, columns in parts:
+            C.hscore_class_sums(xc, y, offset, sums, counts, total, targets=targets, columns=columns,
+                                serial=serial)
+        return sums, counts, total
+
+    whole = run([(None, None)], False)
+    ref = np.zeros((t, c, f))
+    for j in range(t):
+        for k in range(c):
+            ref[j, k] = xc[y[:, j] == k].astype(np.float64).sum(axis=0) + (y[:, j] == k).sum() * offset
+    np.testing.assert_allclose(whole[0], ref, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(whole[1], [[(y[:, j] == k).sum() for k in range(c)] for j in range(t)])
+    np.testing.assert_allclose(whole[2], xc.astype(np.float64).sum(axis=0), rtol=1e-12, atol=1e-9)
+    splits = [[(None, None)], [((0, 2), None), ((2, 5), None)], [((0, 1), None), ((1, 4), None), ((4, 5), None)],
+              [(None, (0, 32)), (None, (32, 70))], [(None, (0, 64)), (None, (64, 70))]]
+    for parts in splits:
+        for serial in (False, True):
+            got = run(parts, serial)
+            for a, b in zip(got, whole):
+                assert np.array_equal(a, b), (parts, serial)
+    with pytest.raises(ValueError, match="tile"):
+        C.hscore_class_sums(xc, y, offset, np.zeros((t, c, f)), np.zeros((t, c), np.int64), columns=(0, 40))
+
+
+@pytest.mark.parametrize("num_targets", [2, 12])
+def test_engine_bit_identical_for_any_thread_count_and_mode(rng, threads, monkeypatch, num_targets):
+    """Fused half passes (small class-sum state) and split class-sum tasks (by columns for 2 targets, by
+    targets for 12), for 1-4 threads, over blocks of 1500 rows and of 20000 rows (two native passes per half)."""
+    engine = importlib.import_module("tasklens.metrics.hscore")
+    x, y = make_data(rng, 26000, 70, 6, offset=50.0, dtype=np.float32)
+    labels = np.stack([(y + j) % 6 for j in range(num_targets)], 1)
+    states = []
+    for fused_bytes in (engine.FUSED_STATE_BYTES, 0):
+        monkeypatch.setattr(engine, "FUSED_STATE_BYTES", fused_bytes)
+        for n_threads in (1, 2, 3, 4):
+            threads(n_threads)
+            for block in (1500, 20000):
+                acc = HScoreAccumulator(70, 6, num_targets=num_targets, block_rows=block).update(x, labels)
+                states.append(acc.state_dict())
+        threads(None)
+    for group in (states[::2], states[1::2]):  # like block sizes: the block cuts change the rounding
+        for other in group[1:]:
+            for key in ("mean", "scatter", "v3", "class_sums", "class_counts"):
+                assert np.array_equal(group[0][key], other[key]), key
+            assert group[0]["q4"] == other["q4"]
+    assert rel(float(hscore_from_state(states[0])[0]), reference_hscore(x, labels[:, 0])) < 1e-4
+
+
 def test_state_roundtrip(rng, tmp_path):
     x, y = make_data(rng, 1200, 6, 3)
     acc = HScoreAccumulator(6, 3).update(x[:700], y[:700])
@@ -233,8 +297,13 @@ def test_cuda_matches_cpu(rng):
         np.testing.assert_array_equal(gs["class_counts"], cs["class_counts"])
 
 
-def test_pipelined_update_keeps_state_whole_and_restores_blas_threads(rng):
+@pytest.mark.parametrize("fused", [True, False])
+def test_pipelined_update_keeps_state_whole_and_restores_blas_threads(rng, monkeypatch, fused):
     from threadpoolctl import threadpool_info
+
+    engine = importlib.import_module("tasklens.metrics.hscore")
+    if not fused:
+        monkeypatch.setattr(engine, "FUSED_STATE_BYTES", 0)
 
     x, y = make_data(rng, 3000, 6, 3)
     blas_before = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]

@@ -24,9 +24,9 @@ namespace {
 // are counting-sorted by class and each class's rows are summed, in increasing row order, in float64 registers.
 // Blocks longer than kClassRows are processed in passes of kClassRows rows, whose sums are added in order.
 // The AVX2 and portable loops perform identical additions in the same order.
-constexpr index_t kClassTile = 32;
 // Rows per class-sum pass: the float tile (kClassRows x kClassTile) stays in a 1 MiB slice of L2.
 constexpr index_t kClassRows = 8192;
+static_assert(kClassRows % kRowBlock == 0, "half_pass_cpu restarts row blocks at every class-sum pass");
 
 template <class T>
 inline void class_sum_rows(const T* tile, const std::int32_t* idx, index_t count, double* out) {
@@ -196,6 +196,49 @@ double block_moments_shifted_cpu(const T* x, index_t rows, index_t features, con
 }
 
 template <class T>
+double half_pass_cpu(const T* x, index_t rows, index_t features, const double* shift, T* xc, double* v3,
+                     const std::int64_t* labels, index_t targets, index_t classes, const double* offset,
+                     double* sums, std::int64_t* counts, double* total) {
+  const size_t F = static_cast<size_t>(features), TC = static_cast<size_t>(targets * classes);
+  std::vector<double> part(F), acc(TC * F);
+  std::vector<std::int64_t> n(TC);
+  std::fill(v3, v3 + features, 0.0);
+  double q4 = 0.0;
+  for (index_t p0 = 0; p0 < rows; p0 += kClassRows) {  // the class-sum passes of class_sums_cpu
+    const index_t p1 = std::min(rows, p0 + kClassRows);
+    std::fill(acc.begin(), acc.end(), 0.0);
+    std::fill(n.begin(), n.end(), 0);
+    for (index_t b0 = p0; b0 < p1; b0 += kRowBlock) {  // the row blocks of block_moments_shifted_cpu
+      // kClassRows is a multiple of kRowBlock, so row blocks restart at every pass as in the unfused kernel
+      const index_t b1 = std::min(p1, b0 + kRowBlock);
+      std::fill(part.begin(), part.end(), 0.0);
+      for (index_t r = b0; r < b1; ++r) {
+        const double a = centre_row_dispatch(x + r * features, features, shift, xc + r * features, part.data());
+        q4 += a * a;
+        for (index_t t = 0; t < targets; ++t) {
+          const size_t slot = static_cast<size_t>(t * classes + labels[r * targets + t]);
+          ++n[slot];
+          add_row_dispatch(xc + r * features, features, acc.data() + slot * F);
+        }
+      }
+      for (size_t f = 0; f < F; ++f) v3[f] += part[f];
+    }
+    for (index_t t = 0; t < targets; ++t)
+      for (index_t c = 0; c < classes; ++c) {
+        const size_t slot = static_cast<size_t>(t * classes + c);
+        if (n[slot] == 0) continue;
+        counts[slot] += n[slot];
+        const double* a = acc.data() + slot * F;
+        double* out = sums + slot * F;
+        for (size_t f = 0; f < F; ++f) out[f] += shifted_class_sum(a[f], static_cast<double>(n[slot]), offset[f]);
+        if (total != nullptr && t == 0)
+          for (size_t f = 0; f < F; ++f) total[f] += a[f];
+      }
+  }
+  return q4;
+}
+
+template <class T>
 double block_moments_cpu(const T* x, index_t rows, index_t features, double* mean, T* xc, double* v3) {
   // Mean pass: row blocks of kRowBlock rows, each task sums its rows in order into its own partial vector;
   // partials are added in block order. Then the one-pass kernel centred on that mean.
@@ -242,40 +285,43 @@ double recentre_moments_cpu(index_t features, double n, const double* d, double*
 
 template <class T>
 void class_sums_pass(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
-                    index_t classes, const double* offset, double* sums, std::int64_t* counts, double* total) {
+                     index_t classes, const double* offset, double* sums, std::int64_t* counts, double* total,
+                     index_t t0, index_t t1, index_t f0, index_t f1) {
   // Per target: rows counting-sorted by class (stable) and the class boundaries; one task per target.
-  std::vector<std::int32_t> order(static_cast<size_t>(targets * rows));
-  std::vector<std::int64_t> start(static_cast<size_t>(targets * (classes + 1)), 0);
-  parallel_for(targets, [&](index_t t) {
-    std::int64_t* st = start.data() + t * (classes + 1);
+  const index_t nt = t1 - t0;
+  std::vector<std::int32_t> order(static_cast<size_t>(nt * rows));
+  std::vector<std::int64_t> start(static_cast<size_t>(nt * (classes + 1)), 0);
+  parallel_for(nt, [&](index_t k) {
+    const index_t t = t0 + k;
+    std::int64_t* st = start.data() + k * (classes + 1);
     for (index_t r = 0; r < rows; ++r) ++st[labels[r * targets + t] + 1];
     for (index_t c = 0; c < classes; ++c) {
-      counts[t * classes + c] += st[c + 1];
+      if (f0 == 0) counts[t * classes + c] += st[c + 1];
       st[c + 1] += st[c];
     }
     std::vector<std::int64_t> fill(st, st + classes);
-    std::int32_t* ord = order.data() + t * rows;
+    std::int32_t* ord = order.data() + k * rows;
     for (index_t r = 0; r < rows; ++r) ord[fill[static_cast<size_t>(labels[r * targets + t])]++] = static_cast<std::int32_t>(r);
   });
-  const index_t tiles = (features + kClassTile - 1) / kClassTile;
+  const index_t tiles = (f1 - f0 + kClassTile - 1) / kClassTile;
   parallel_for(tiles, [&](index_t tile_index) {
-    const index_t f0 = tile_index * kClassTile, w = std::min(kClassTile, features - f0);
+    const index_t fa = f0 + tile_index * kClassTile, w = std::min(kClassTile, f1 - fa);
     thread_local std::vector<T> tile;
     tile.assign(static_cast<size_t>(rows * kClassTile), T(0));
     for (index_t r = 0; r < rows; ++r)
-      std::copy(xc + r * features + f0, xc + r * features + f0 + w, tile.data() + r * kClassTile);
+      std::copy(xc + r * features + fa, xc + r * features + fa + w, tile.data() + r * kClassTile);
     double acc[kClassTile];
-    for (index_t t = 0; t < targets; ++t) {
-      const std::int64_t* st = start.data() + t * (classes + 1);
-      const std::int32_t* ord = order.data() + t * rows;
+    for (index_t t = t0; t < t1; ++t) {
+      const std::int64_t* st = start.data() + (t - t0) * (classes + 1);
+      const std::int32_t* ord = order.data() + (t - t0) * rows;
       for (index_t c = 0; c < classes; ++c) {
         const index_t n_c = st[c + 1] - st[c];
         if (n_c == 0) continue;
         class_sum_rows_dispatch(tile.data(), ord + st[c], n_c, acc);
-        double* out = sums + (t * classes + c) * features + f0;
-        for (index_t j = 0; j < w; ++j) out[j] += shifted_class_sum(acc[j], static_cast<double>(n_c), offset[f0 + j]);
+        double* out = sums + (t * classes + c) * features + fa;
+        for (index_t j = 0; j < w; ++j) out[j] += shifted_class_sum(acc[j], static_cast<double>(n_c), offset[fa + j]);
         if (total != nullptr && t == 0)
-          for (index_t j = 0; j < w; ++j) total[f0 + j] += acc[j];
+          for (index_t j = 0; j < w; ++j) total[fa + j] += acc[j];
       }
     }
   });
@@ -283,11 +329,12 @@ void class_sums_pass(const T* xc, index_t rows, index_t features, const std::int
 
 template <class T>
 void class_sums_cpu(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
-                    index_t classes, const double* offset, double* sums, std::int64_t* counts, double* total) {
-  if (total != nullptr) std::fill(total, total + features, 0.0);
+                    index_t classes, const double* offset, double* sums, std::int64_t* counts, double* total,
+                    index_t t0, index_t t1, index_t f0, index_t f1) {
+  if (t1 <= t0 || f1 <= f0) return;
   for (index_t r0 = 0; r0 < rows; r0 += kClassRows)
     class_sums_pass(xc + r0 * features, std::min(kClassRows, rows - r0), features, labels + r0 * targets, targets,
-                    classes, offset, sums, counts, total);
+                    classes, offset, sums, counts, total, t0, t1, f0, f1);
 }
 
 double merge_moments_cpu(index_t features, double n_a, double* mean_a, double* scatter_a, double* v3_a,
@@ -344,9 +391,17 @@ template double block_moments_cpu<float>(const float*, index_t, index_t, double*
 template double block_moments_cpu<double>(const double*, index_t, index_t, double*, double*, double*);
 template double block_moments_shifted_cpu<float>(const float*, index_t, index_t, const double*, float*, double*);
 template double block_moments_shifted_cpu<double>(const double*, index_t, index_t, const double*, double*, double*);
+template double half_pass_cpu<float>(const float*, index_t, index_t, const double*, float*, double*,
+                                     const std::int64_t*, index_t, index_t, const double*, double*, std::int64_t*,
+                                     double*);
+template double half_pass_cpu<double>(const double*, index_t, index_t, const double*, double*, double*,
+                                      const std::int64_t*, index_t, index_t, const double*, double*,
+                                      std::int64_t*, double*);
 template void class_sums_cpu<float>(const float*, index_t, index_t, const std::int64_t*, index_t, index_t,
-                                    const double*, double*, std::int64_t*, double*);
+                                    const double*, double*, std::int64_t*, double*, index_t, index_t, index_t,
+                                    index_t);
 template void class_sums_cpu<double>(const double*, index_t, index_t, const std::int64_t*, index_t, index_t,
-                                     const double*, double*, std::int64_t*, double*);
+                                     const double*, double*, std::int64_t*, double*, index_t, index_t, index_t,
+                                     index_t);
 
 }  // namespace tasklens::hscore

@@ -35,6 +35,7 @@ int initial_threads() {
 }
 
 std::atomic<int> g_threads{initial_threads()};
+thread_local int t_serial_depth = 0;
 
 }  // namespace
 
@@ -42,9 +43,16 @@ int num_threads() { return g_threads.load(); }
 
 void set_num_threads(int n) { g_threads.store(n > 0 ? n : usable_cores()); }
 
+SerialScope::SerialScope(bool active) : active_(active) {
+  if (active_) ++t_serial_depth;
+}
+SerialScope::~SerialScope() {
+  if (active_) --t_serial_depth;
+}
+
 void parallel_for(index_t n_blocks, const std::function<void(index_t)>& fn) {
   if (n_blocks <= 0) return;
-  const int workers = static_cast<int>(std::min<index_t>(num_threads(), n_blocks));
+  const int workers = t_serial_depth > 0 ? 1 : static_cast<int>(std::min<index_t>(num_threads(), n_blocks));
   if (workers <= 1) {
     for (index_t b = 0; b < n_blocks; ++b) fn(b);
     return;

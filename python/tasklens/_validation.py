@@ -135,11 +135,12 @@ def _all_finite(x) -> bool:
 
 
 def check_labels(y: Any, name: str, *, n: int | None = None, ndim: int | Sequence[int] = 1,
-                 num_classes: int | None = None):
+                 num_classes: int | None = None, return_max: bool = False):
     """Validate integer labels (class codes) and return them as int64, same kind and device.
 
     Float arrays whose values are all integers are accepted; negative codes are rejected.
     ``n`` is the required length of the first dimension (the number of samples).
+    ``return_max=True`` returns ``(labels, largest code)`` (-1 when empty), saving callers another pass.
     """
     y = _as_supported(y, name)
     if is_torch(y):
@@ -170,7 +171,7 @@ def check_labels(y: Any, name: str, *, n: int | None = None, ndim: int | Sequenc
         raise ValueError(f"{name}: labels must be non-negative class codes, found {lo} ({describe(y)})")
     if num_classes is not None and hi >= num_classes:
         raise ValueError(f"{name}: label {hi} is out of range for num_classes={num_classes} ({describe(y)})")
-    return y
+    return (y, hi) if return_max else y
 
 
 def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:

@@ -22,6 +22,15 @@ template <class T>
 double block_moments_shifted_cpu(const T* x, index_t rows, index_t features, const double* shift, T* xc,
                                  double* v3);
 
+// block_moments_shifted_cpu and class_sums_cpu (all targets and columns) fused into one serial read of x: each
+// centred row, as stored in xc, is added to its class's float64 sum for every target while it is in cache. The
+// additions are those of the two separate kernels in the same order, so results are identical bits. Meant for
+// small class-sum states (targets x classes x features float64 kept in cache); runs on the calling thread only.
+template <class T>
+double half_pass_cpu(const T* x, index_t rows, index_t features, const double* shift, T* xc, double* v3,
+                     const std::int64_t* labels, index_t targets, index_t classes, const double* offset,
+                     double* sums, std::int64_t* counts, double* total);
+
 // Turns moments about s (Gram G = sum u u^T of u = x - s, v3, q4) of n rows with mean s + d into moments about
 // the mean, in place: G becomes the scatter, v3 the centred v3; returns the centred q4.
 double recentre_moments_cpu(index_t features, double n, const double* d, double* gram, double* v3, double q4);
@@ -29,10 +38,15 @@ double recentre_moments_cpu(index_t features, double n, const double* d, double*
 // Adds per-class counts and shifted sums of one block for `targets` label vectors sharing the rows:
 // labels is rows x targets (int64, values in [0, classes)); sums is targets x classes x features (float64),
 // counts is targets x classes; offset (F) = block centre - accumulator shift, added n_c times per class.
-// total (F, may be null) receives sum_i xc_i, added class by class over target 0 in a fixed order.
+// total (F, may be null) is added sum_i xc_i, class by class over target 0 in a fixed order.
+// Only targets [t0, t1) and feature columns [f0, f1) are processed (f0 a multiple of kClassTile, f1 one or
+// `features`): each output element is computed the same way whatever the split, so callers may divide the
+// work into any such parts; counts are added by the part with f0 == 0, total by the part holding target 0.
+constexpr index_t kClassTile = 32;
 template <class T>
 void class_sums_cpu(const T* xc, index_t rows, index_t features, const std::int64_t* labels, index_t targets,
-                    index_t classes, const double* offset, double* sums, std::int64_t* counts, double* total = nullptr);
+                    index_t classes, const double* offset, double* sums, std::int64_t* counts, double* total,
+                    index_t t0, index_t t1, index_t f0, index_t f1);
 
 // Chan merge of summary b into summary a (in place on a): mean, scatter (F x F), v3 and q4.
 // Returns the merged q4.

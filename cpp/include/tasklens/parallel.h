@@ -21,6 +21,19 @@ void set_num_threads(int n);
 // The first exception thrown by fn is rethrown in the calling thread after all workers finish.
 void parallel_for(index_t n_blocks, const std::function<void(index_t)>& fn);
 
+// While an instance is alive, parallel_for on the constructing thread runs every block itself, in order
+// (for kernels called from a caller's own worker threads; results are unchanged by the determinism contract).
+class SerialScope {
+ public:
+  explicit SerialScope(bool active = true);
+  ~SerialScope();
+  SerialScope(const SerialScope&) = delete;
+  SerialScope& operator=(const SerialScope&) = delete;
+
+ private:
+  bool active_;
+};
+
 // Splits [0, n) into ceil(n / block) fixed ranges and runs fn(begin, end) on each in parallel.
 template <class F>
 void parallel_ranges(index_t n, index_t block, F&& fn) {

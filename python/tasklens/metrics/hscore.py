@@ -6,10 +6,11 @@ fourth-order norm moments used by Ledoit-Wolf, and the per-class counts and sums
 vectors (on the CPU, blocks after the first are read once: ``s`` is the previous block's mean, the block's
 own mean comes from its class sums and the moments are re-centred on it exactly; the first block, and any
 block whose mean lies far from ``s``, use ``s`` = its own mean from a separate pass); the block scatter ``xc.T @ xc`` is formed by BLAS (numpy ``syrk`` on CPU, cuBLAS
-through torch on CUDA) in the input's precision, promoted to float64. On the CPU the scatter of a block is
-two single-threaded ``syrk`` calls on the halves of its rows, run on two worker threads while the native
-kernels already process the next block. Blocks are folded into the running summary by Chan's exact
-pairwise update. No N x F class-mean copy is ever built.
+through torch on CUDA) in the input's precision, promoted to float64. On the CPU a block is cut into
+single-threaded tasks fixed by the sizes (moments and ``syrk`` of each half of its rows; class sums by
+targets or by feature columns) run on a pool of ``tasklens.get_num_threads()`` workers, so the next block's
+moments overlap this block's scatter and no core runs two threads. Blocks are folded into the running
+summary by Chan's exact pairwise update. No N x F class-mean copy is ever built.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from .._dispatch import backend_of, cuda_args, ptr, to_numpy
 from .._native import native, require_cuda
+from .._threads import get_num_threads
 from .._validation import check_array, check_choice, check_labels, check_positive, describe, is_torch
 
 __all__ = ["hscore", "HScoreAccumulator", "hscore_from_state"]
@@ -104,13 +106,15 @@ def hscore_from_state(state: dict, *, shrinkage: str | None = None, rtol: float 
         return np.zeros(t)
     keep = lam > rtol * top
     inv = np.where(keep, 1.0 / np.where(keep, lam, 1.0), 0.0)
-    # Class deviations mu_tc - mu = sums_tc / n_tc - (mean - shift), weighted by sqrt(n_tc / n).
+    # Class deviations mu_tc - mu = sums_tc / n_tc - (mean - shift), weighted by sqrt(n_tc / n), in the
+    # eigenbasis: (sums_tc V) / n_tc - (mean - shift) V, one product over all T * C class sums.
     centre = np.asarray(state["mean"], dtype=np.float64) - np.asarray(state["shift"], dtype=np.float64)
-    safe = np.where(counts > 0, counts, 1.0)
-    dev = sums / safe[..., None] - centre
-    dev *= np.sqrt(counts / n)[..., None]
-    proj = dev.reshape(-1, f) @ vec  # (T*C, F)
-    h = (proj * proj) @ inv
+    proj = sums.reshape(-1, f) @ vec  # (T*C, F); every step below is in place
+    proj /= np.where(counts > 0, counts, 1.0).reshape(-1, 1)
+    proj -= centre @ vec
+    proj *= np.sqrt(counts / n).reshape(-1, 1)
+    proj *= np.sqrt(inv)
+    h = np.einsum("ij,ij->i", proj, proj)
     h = between_scale * h.reshape(t, -1).sum(axis=1)
     h[(counts > 0).sum(axis=1) <= 1] = 0.0  # one class: the between-class covariance is exactly 0
     return h
@@ -184,6 +188,10 @@ class HScoreAccumulator:
                              f"{describe(x)}; keep every update on one device")
         if x.shape[0] == 0:
             return self
+        return self._add(x, y, backend)
+
+    def _add(self, x, y, backend) -> "HScoreAccumulator":
+        """update() on validated input (features (N, F), labels (N,) or (N, T) int64 on x's device)."""
         self._backend = backend if self._backend is None else self._backend
         y2 = y.reshape(y.shape[0], -1)
         if backend.is_cuda:
@@ -320,13 +328,22 @@ def _not_finite_error(x) -> ValueError:
     return ValueError(f"features: contains NaN or infinite values ({describe(x)}); remove or impute them first")
 
 
+#: Class-sum state (T x C x F float64) up to which each half block is read once for its moments and class
+#: sums together (the state stays in cache); larger states have their class sums split by targets or columns.
+FUSED_STATE_BYTES = 1 << 20
+
+
 class _CpuEngine:
     """Block loop on the CPU: native moments and class sums, numpy BLAS for the block scatter.
 
-    The block scatter is formed by two single-threaded BLAS ``syrk`` calls on the two halves of the block's
-    rows (float32/float64 as the input, added in float64), run on two worker threads while the native kernels
-    already process the next block. A fixed split (never the thread count) keeps results deterministic; BLAS
-    is held at one thread meanwhile, so its idle worker threads do not spin against the native kernels.
+    The work of a block is cut into single-threaded tasks whose boundaries depend only on the sizes, run on a
+    pool of ``tasklens.get_num_threads()`` workers with BLAS held at one thread, so the cores never run more
+    threads than they have and results are bit-identical for any thread count. Each half of the block's rows
+    has its moments and its scatter (one BLAS ``syrk`` in the input's precision, added in float64). Small
+    class-sum states are summed in the same read as the moments (``hscore_half_pass``, one task per half);
+    large ones (many targets) by tasks split by targets or feature columns after the moments. Both give the
+    same bits: per half, each class's rows are added in row order, then the halves in order.
+    Block ``k + 1`` is centred on block ``k``'s mean, known once block ``k``'s class sums are done.
     """
 
     @staticmethod
@@ -335,7 +352,6 @@ class _CpuEngine:
 
         from threadpoolctl import threadpool_limits
 
-        C = native()
         f, c, t = acc.num_features, acc.num_classes, y.shape[1]
         st = acc._state
         if st is None:
@@ -343,71 +359,188 @@ class _CpuEngine:
                                "q4": 0.0, "shift": None, "class_sums": np.zeros((t, c, f)),
                                "class_counts": np.zeros((t, c), dtype=np.int64), "dtype": dtype}
         st["dtype"] = _narrowest(st["dtype"], dtype)
+        workers = get_num_threads()
+        fused = t * c * f * 8 <= FUSED_STATE_BYTES
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=workers) as pool:
+            loop = _CpuEngine._fused if fused else _CpuEngine._split
+            loop(acc, st, x, y, pool, workers)
 
-        # One-pass moments (blocks after the first): the block is centred on the previous block's mean s and
-        # read once; its class sums are taken about s and also give the block mean s + d, and the moments are
-        # re-expressed about that mean exactly once the Gram is known. The moments and Gram of a block whose
-        # mean is far from s (n d_f^2 > S_ff for some feature: drifting or sorted rows) are redone by the
-        # two-pass path, so the float32 scatter never loses more than one bit to the shifted centring.
+    @staticmethod
+    def _fold(st: dict, grams: list, rows: int, mean_b, v3_b, q4_b, d, xb) -> None:
+        """Fold one block's summary into the state (Chan). ``d`` (block mean - shift) is None for a block
+        centred on its own mean. Moments about the shift are re-centred exactly; the moments and Gram of a block
+        whose mean is far from the shift (n d_f^2 > S_ff / 2 for some feature: drifting or sorted rows) are redone
+        by the two-pass path, so the float32 scatter never loses more than one bit to the shifted centring."""
+        C = native()
+        gram = grams[0].astype(np.float64)
+        for g in grams[1:]:
+            gram += g
+        if d is not None:
+            if np.any(2.0 * rows * d * d > np.diagonal(gram)):
+                mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)  # finite: checked when first read
+                gram = _gram(xc).astype(np.float64)  # rare path: one call, outside the pipeline
+                del xc
+            else:
+                q4_b = C.hscore_recentre_moments(float(rows), d, gram, v3_b, float(q4_b), serial=True)
+        # F x F work on the main thread while the workers run: serial, so it never waits for a core
+        st["q4"] = C.hscore_merge_moments(float(st["n"]), st["mean"], st["scatter"], st["v3"], float(st["q4"]),
+                                          float(rows), mean_b, gram, v3_b, float(q4_b), serial=True)
+        st["n"] += rows
+
+    @staticmethod
+    def _fused(acc, st, x, y, pool, workers) -> None:
+        """One task per half block: moments and class sums in one read (into the task's own buffers), then
+        the half's scatter. The next block's tasks are queued before this block is folded."""
+        C = native()
+        f, c, t = acc.num_features, acc.num_classes, y.shape[1]
+        step, n = acc.block_rows, x.shape[0]
+
+        def half(xh, yh, shift, offset):
+            sums, counts, total = np.zeros((t, c, f)), np.zeros((t, c), np.int64), np.zeros(f)
+            if shift is None:  # xh is already centred (a block centred on its own mean)
+                C.hscore_class_sums(xh, yh, offset, sums, counts, total, serial=True)
+                xc, v3, q4 = xh, None, None
+            else:
+                xc, v3, q4 = C.hscore_half_pass(xh, shift, yh, offset, sums, counts, total)
+                if not np.isfinite(q4):  # q4 sums every element's square
+                    return None
+            return v3, q4, sums, counts, total, _gram(xc)
+
+        def submit(r0, shift, xb_centred=None, offset=None):
+            xb = x[r0:r0 + step] if xb_centred is None else xb_centred
+            yb = y[r0:r0 + step]
+            return [pool.submit(half, xb[a:b], np.ascontiguousarray(yb[a:b]), shift, offset)
+                    for a, b in _halves(xb.shape[0])]
+
         prev_mean = st["mean"].copy() if st["n"] > 0 else None
+        queued = None
+        for r0 in range(0, n, step):
+            xb = x[r0:r0 + step]
+            rows = xb.shape[0]
+            if prev_mean is None:  # first block: two-pass moments about its own mean
+                mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)
+                if not (np.isfinite(mean_b).all() and np.isfinite(q4_b)):
+                    raise _not_finite_error(x)
+                if st["shift"] is None:
+                    st["shift"] = mean_b.copy()
+                results = [fut.result() for fut in submit(r0, None, xc, mean_b - st["shift"])]
+                del xc
+                d = None
+            else:
+                if queued is None:
+                    queued = submit(r0, prev_mean, offset=prev_mean - st["shift"])
+                results = [fut.result() for fut in queued]
+                queued = None
+                if any(res is None for res in results):
+                    raise _not_finite_error(x)  # every earlier block is folded whole, this one not at all
+                v3_b = results[0][0] if len(results) == 1 else results[0][0] + results[1][0]
+                q4_b = sum(float(res[1]) for res in results)
+                total = results[0][4] if len(results) == 1 else results[0][4] + results[1][4]
+                d = total / rows
+                mean_b = prev_mean + d
+            prev_mean = mean_b
+            if r0 + step < n:
+                queued = submit(r0 + step, mean_b, offset=mean_b - st["shift"])
+            for res in results:
+                st["class_sums"] += res[2]
+                st["class_counts"] += res[3]
+            _CpuEngine._fold(st, [res[5] for res in results], rows, mean_b, v3_b, q4_b, d, xb)
 
-        def fold(pending) -> None:
-            futures, rows, mean_b, v3_b, q4_b, d, xb = pending
-            gram = futures[0].result().astype(np.float64)
-            gram += futures[1].result()
-            if d is not None:
-                if np.any(2.0 * rows * d * d > np.diagonal(gram)):
-                    mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)  # finite: checked when first read
-                    gram = _gram(xc).astype(np.float64)  # rare path: one call, outside the pipeline
+    @staticmethod
+    def _split(acc, st, x, y, pool, workers) -> None:
+        """Many targets: moments per half, then class-sum tasks by targets or columns writing the state
+        directly (disjoint elements) alongside the halves' scatters; the next block's moments overlap them."""
+        C = native()
+        f, t = acc.num_features, y.shape[1]
+        step, n = acc.block_rows, x.shape[0]
+        parts = _class_sum_parts(t, f, workers)
+
+        def class_sums(part, xcs, ys, offset, totals) -> None:
+            targets, columns = part
+            for xc_h, y_h, total in zip(xcs, ys, totals):
+                C.hscore_class_sums(xc_h, y_h, offset, st["class_sums"], st["class_counts"], total,
+                                    targets=targets, columns=columns, serial=True)
+
+        def moments_ahead(r0: int, shift: np.ndarray):
+            xb = x[r0:r0 + step]
+            return [pool.submit(C.hscore_block_moments_shifted, xb[a:b], shift, serial=True)
+                    for a, b in _halves(xb.shape[0])]
+
+        prev_mean = st["mean"].copy() if st["n"] > 0 else None
+        pending = ahead = None
+        try:
+            for r0 in range(0, n, step):
+                xb = x[r0:r0 + step]
+                rows = xb.shape[0]
+                halves = _halves(rows)
+                if prev_mean is None:
+                    mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)
+                    finite = np.isfinite(mean_b).all() and np.isfinite(q4_b)
+                    xcs = [xc[a:b] for a, b in halves]
                     del xc
                 else:
-                    q4_b = C.hscore_recentre_moments(float(rows), d, gram, v3_b, float(q4_b))
-            st["q4"] = C.hscore_merge_moments(float(st["n"]), st["mean"], st["scatter"], st["v3"], float(st["q4"]),
-                                              float(rows), mean_b, gram, v3_b, float(q4_b))
-            st["n"] += rows
+                    outs = [fut.result() for fut in (ahead or moments_ahead(r0, prev_mean))]
+                    ahead = None
+                    xcs = [o[0] for o in outs]
+                    v3_b = outs[0][1] if len(outs) == 1 else outs[0][1] + outs[1][1]
+                    q4_b = sum(float(o[2]) for o in outs)
+                    finite = np.isfinite(q4_b)  # q4 sums every element's square
+                if not finite:
+                    if pending is not None:  # keep the state whole: every earlier block fully folded
+                        _CpuEngine._fold(st, [g.result() for g in pending[0]], *pending[1:])
+                        pending = None
+                    raise _not_finite_error(x)
+                if prev_mean is None:
+                    if st["shift"] is None:
+                        st["shift"] = mean_b.copy()
+                    offset = mean_b - st["shift"]
+                else:
+                    offset = prev_mean - st["shift"]
+                yb = y[r0:r0 + step]
+                ys = [np.ascontiguousarray(yb[a:b]) for a, b in halves]
+                totals = [np.zeros(f) for _ in halves]
+                sums = [pool.submit(class_sums, part, xcs, ys, offset, totals) for part in parts]
+                # numpy recognises a.T @ a and calls BLAS syrk (half the flops of a general product)
+                grams = [pool.submit(_gram, xc_h) for xc_h in xcs]
+                for fut in sums:
+                    fut.result()
+                if prev_mean is None:
+                    d = None
+                else:
+                    d = (totals[0] if len(totals) == 1 else totals[0] + totals[1]) / rows
+                    mean_b = prev_mean + d
+                prev_mean = mean_b
+                if r0 + step < n:
+                    ahead = moments_ahead(r0 + step, mean_b)
+                if pending is not None:
+                    _CpuEngine._fold(st, [g.result() for g in pending[0]], *pending[1:])
+                pending = (grams, rows, mean_b, v3_b, q4_b, d, xb)
+                del xcs  # the workers hold the block until its scatter is formed
+            if pending is not None:
+                _CpuEngine._fold(st, [g.result() for g in pending[0]], *pending[1:])
+                pending = None
+        finally:
+            for fut in (pending[0] if pending is not None else []) + (ahead or []):
+                fut.cancel()
 
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
-            pending = None
-            try:
-                for r0 in range(0, x.shape[0], acc.block_rows):
-                    xb = x[r0:r0 + acc.block_rows]
-                    yb = np.ascontiguousarray(y[r0:r0 + acc.block_rows])
-                    if prev_mean is None:
-                        mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)
-                        finite = np.isfinite(mean_b).all() and np.isfinite(q4_b)
-                    else:
-                        xc, v3_b, q4_b = C.hscore_block_moments_shifted(xb, prev_mean)
-                        finite = np.isfinite(q4_b)  # q4 sums every element's square
-                    if not finite:
-                        if pending is not None:  # keep the state whole: every earlier block fully folded
-                            fold(pending)
-                            pending = None
-                        raise _not_finite_error(x)
-                    if prev_mean is None:
-                        if st["shift"] is None:
-                            st["shift"] = mean_b.copy()
-                        C.hscore_class_sums(xc, yb, mean_b - st["shift"], st["class_sums"], st["class_counts"])
-                        d = None
-                    else:
-                        total = C.hscore_class_sums_total(xc, yb, prev_mean - st["shift"], st["class_sums"],
-                                                          st["class_counts"])
-                        d = total / xb.shape[0]
-                        mean_b = prev_mean + d
-                    half = (xc.shape[0] + 1) // 2
-                    # numpy recognises a.T @ a and calls BLAS syrk (half the flops of a general product)
-                    futures = [pool.submit(_gram, xc[:half]), pool.submit(_gram, xc[half:])]
-                    if pending is not None:
-                        fold(pending)
-                    pending = (futures, xb.shape[0], mean_b, v3_b, q4_b, d, xb)
-                    prev_mean = mean_b
-                    del xc  # the workers hold the block until its scatter is formed
-                if pending is not None:
-                    fold(pending)
-                    pending = None
-            finally:
-                if pending is not None:
-                    for fut in pending[0]:
-                        fut.cancel()
+
+def _halves(rows: int) -> list[tuple[int, int]]:
+    """The two fixed row ranges of a block (moments and scatter are formed per half)."""
+    half = (rows + 1) // 2
+    return [(0, half), (half, rows)] if rows > 1 else [(0, rows)]
+
+
+def _class_sum_parts(targets: int, features: int, workers: int) -> list[tuple]:
+    """(targets range, columns range) of each class-sum task: targets split when there are many, else
+    feature columns cut at the native tile (32 columns). Any split gives the same numbers."""
+    if workers <= 1:
+        return [(None, None)]
+    if targets >= 4 * workers:
+        cuts = np.linspace(0, targets, workers + 1).round().astype(int)
+        return [((int(a), int(b)), None) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+    tiles = -(-features // 32)
+    cuts = np.linspace(0, tiles, min(workers, tiles) + 1).round().astype(int)
+    return [(None, (int(a) * 32, min(features, int(b) * 32))) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
 def _gram(xc: np.ndarray) -> np.ndarray:
@@ -468,10 +601,11 @@ class _CudaEngine:
 COMPACT_STATE_BYTES = 256 << 20
 
 
-def _compact_labels(y: np.ndarray, num_features: int) -> tuple[np.ndarray, int]:
-    """Labels (N, T) and the number of classes C. Sparse codes are renumbered per target (O(N T), in row
-    chunks) when the T x C x F class-sum state would exceed :data:`COMPACT_STATE_BYTES`."""
-    c = int(y.max()) + 1 if y.size else 1
+def _compact_labels(y: np.ndarray, num_features: int, num_classes: int) -> tuple[np.ndarray, int]:
+    """Labels (N, T) and the number of classes C (``num_classes`` = largest code + 1). Sparse codes are
+    renumbered per target (O(N T), in row chunks) when the T x C x F class-sum state would exceed
+    :data:`COMPACT_STATE_BYTES`."""
+    c = max(int(num_classes), 1)
     t = y.shape[1]
     if t * c * num_features * 8 <= COMPACT_STATE_BYTES:
         return y, c
@@ -539,7 +673,7 @@ def hscore(features, labels, *, shrinkage: str | None = None, rtol: float | None
     """
     check_choice(shrinkage, "shrinkage", _SHRINKAGE)
     x = check_array(features, "features", ndim=2, finite=False, min_rows=2)
-    y = check_labels(labels, "labels", n=x.shape[0], ndim=(1, 2))
+    y, top = check_labels(labels, "labels", n=x.shape[0], ndim=(1, 2), return_max=True)
     backend = backend_of(features=x)
     multi = y.ndim == 2
     y2 = y.reshape(y.shape[0], -1)
@@ -548,13 +682,13 @@ def hscore(features, labels, *, shrinkage: str | None = None, rtol: float | None
     else:
         y_host = y2
     if y_host is not None:
-        y_host, num_classes = _compact_labels(np.ascontiguousarray(y_host), x.shape[1])
+        y_host, num_classes = _compact_labels(np.ascontiguousarray(y_host), x.shape[1], top + 1)
         y_in = y_host if not is_torch(x) else __import__("torch").from_numpy(y_host)
     else:
-        num_classes = int(y2.max()) + 1
-        y_in = y2
+        num_classes = top + 1
+        y_in = y2.to(x.device)
     acc = HScoreAccumulator(x.shape[1], num_classes, num_targets=y2.shape[1] if multi else None)
-    acc.update(x, y_in if multi else y_in.reshape(-1))
+    acc._add(x, y_in if multi else y_in.reshape(-1), backend)  # validated above
     h = hscore_from_state(acc.state_dict(), shrinkage=shrinkage, rtol=rtol)
     return _as_output(h, backend, multi)
 
