@@ -167,6 +167,17 @@ def test_class_sum_parts_are_bit_identical_to_one_call(rng, dtype):
             got = run(parts, serial)
             for a, b in zip(got, whole):
                 assert np.array_equal(a, b), (parts, serial)
+    # the fused pass (moments and class sums in one read, several native passes for 9000 rows) gives the
+    # same bits as the two kernels
+    shift = rng.normal(size=f)
+    xc2, v3, q4 = C.hscore_block_moments_shifted(xc, shift, serial=True)
+    sums, counts, total = np.zeros((t, c, f)), np.zeros((t, c), np.int64), np.zeros(f)
+    C.hscore_class_sums(xc2, y, offset, sums, counts, total)
+    fused = np.zeros((t, c, f)), np.zeros((t, c), np.int64), np.zeros(f)
+    xc3, v3b, q4b = C.hscore_half_pass(xc, shift, y, offset, *fused)
+    assert np.array_equal(xc3, xc2) and np.array_equal(v3b, v3) and q4b == q4
+    for a, b in zip(fused, (sums, counts, total)):
+        assert np.array_equal(a, b)
     with pytest.raises(ValueError, match="tile"):
         C.hscore_class_sums(xc, y, offset, np.zeros((t, c, f)), np.zeros((t, c), np.int64), columns=(0, 40))
 
