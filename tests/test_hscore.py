@@ -185,7 +185,7 @@ def test_class_sum_parts_are_bit_identical_to_one_call(rng, dtype):
 @pytest.mark.parametrize("num_targets", [2, 12])
 def test_engine_bit_identical_for_any_thread_count_and_mode(rng, threads, monkeypatch, num_targets):
     """Fused half passes (small class-sum state) and split class-sum tasks (by columns for 2 targets, by
-    targets for 12), for 1-4 threads, over blocks of 1500 rows and of 20000 rows (two native passes per half)."""
+    targets for 12), for 1-4 threads, over blocks of 1500 rows (two halves) and of 20000 rows (three parts)."""
     engine = importlib.import_module("tasklens.metrics.hscore")
     x, y = make_data(rng, 26000, 70, 6, offset=50.0, dtype=np.float32)
     labels = np.stack([(y + j) % 6 for j in range(num_targets)], 1)

@@ -7,7 +7,8 @@ vectors (on the CPU, blocks after the first are read once: ``s`` is the previous
 own mean comes from its class sums and the moments are re-centred on it exactly; the first block, and any
 block whose mean lies far from ``s``, use ``s`` = its own mean from a separate pass); the block scatter ``xc.T @ xc`` is formed by BLAS (numpy ``syrk`` on CPU, cuBLAS
 through torch on CUDA) in the input's precision, promoted to float64. On the CPU a block is cut into
-single-threaded tasks fixed by the sizes (moments and ``syrk`` of each half of its rows; class sums by
+single-threaded tasks fixed by the sizes (moments and ``syrk`` of each part of its rows, two halves by
+default; class sums by
 targets or by feature columns) run on a pool of ``tasklens.get_num_threads()`` workers, so the next block's
 moments overlap this block's scatter and no core runs two threads. Blocks are folded into the running
 summary by Chan's exact pairwise update. No N x F class-mean copy is ever built.
@@ -142,11 +143,12 @@ class HScoreAccumulator:
     (F,), class sums of ``x - shift`` (T, C, F) and class counts (T, C). Memory is
     ``O(F^2 + T C F)`` plus two blocks in flight on the CPU (``block_rows x F`` each, in the input dtype:
     the next block is centred while the previous one's scatter is formed). Each block costs BLAS
-    ``xc.T @ xc`` (two single-threaded ``syrk`` calls on the halves of its rows, O(block F^2) in all,
-    BLAS held at one thread during ``update``) and O(block F T) native additions. Results are
-    bit-identical for any thread count; different chunkings or merge orders agree to floating-point
-    rounding (about 1e-13 relative on float64 input). float32 input: each half-block scatter is formed by
-    float32 BLAS over at most ``ceil(block_rows / 2)`` centred rows, everything else in float64.
+    ``xc.T @ xc`` (one single-threaded ``syrk`` per part of at most 8192 rows, two halves by default;
+    O(block F^2) in all, BLAS held at one thread during ``update``) and O(block F T) native additions.
+    Results are bit-identical for any thread count; different chunkings or merge orders agree to
+    floating-point rounding (about 1e-13 relative on float64 input). float32 input: each part's scatter is
+    formed by float32 BLAS over at most 8192 centred rows, everything else in float64. A larger
+    ``block_rows`` cuts each block into more parts, which more worker threads can share.
 
     Examples
     --------
@@ -328,7 +330,7 @@ def _not_finite_error(x) -> ValueError:
     return ValueError(f"features: contains NaN or infinite values ({describe(x)}); remove or impute them first")
 
 
-#: Class-sum state (T x C x F float64) up to which each half block is read once for its moments and class
+#: Class-sum state (T x C x F float64) up to which each part of a block is read once for its moments and class
 #: sums together (the state stays in cache); larger states have their class sums split by targets or columns.
 FUSED_STATE_BYTES = 1 << 20
 
@@ -338,11 +340,11 @@ class _CpuEngine:
 
     The work of a block is cut into single-threaded tasks whose boundaries depend only on the sizes, run on a
     pool of ``tasklens.get_num_threads()`` workers with BLAS held at one thread, so the cores never run more
-    threads than they have and results are bit-identical for any thread count. Each half of the block's rows
-    has its moments and its scatter (one BLAS ``syrk`` in the input's precision, added in float64). Small
-    class-sum states are summed in the same read as the moments (``hscore_half_pass``, one task per half);
+    threads than they have and results are bit-identical for any thread count. Each part of the block's
+    rows (two halves by default, see :data:`PART_ROWS`) has its moments and its scatter (one BLAS ``syrk`` in the input's precision, added in float64). Small
+    class-sum states are summed in the same read as the moments (``hscore_half_pass``, one task per part);
     large ones (many targets) by tasks split by targets or feature columns after the moments. Both give the
-    same bits: per half, each class's rows are added in row order, then the halves in order.
+    same bits: per part, each class's rows are added in row order, then the parts in order.
     Block ``k + 1`` is centred on block ``k``'s mean, known once block ``k``'s class sums are done.
     """
 
@@ -389,8 +391,8 @@ class _CpuEngine:
 
     @staticmethod
     def _fused(acc, st, x, y, pool, workers) -> None:
-        """One task per half block: moments and class sums in one read (into the task's own buffers), then
-        the half's scatter. The next block's tasks are queued before this block is folded."""
+        """One task per part of a block: moments and class sums in one read (into the task's own buffers),
+        then the part's scatter. The next block's tasks are queued before this block is folded."""
         C = native()
         f, c, t = acc.num_features, acc.num_classes, y.shape[1]
         step, n = acc.block_rows, x.shape[0]
@@ -410,7 +412,7 @@ class _CpuEngine:
             xb = x[r0:r0 + step] if xb_centred is None else xb_centred
             yb = y[r0:r0 + step]
             return [pool.submit(half, xb[a:b], np.ascontiguousarray(yb[a:b]), shift, offset)
-                    for a, b in _halves(xb.shape[0])]
+                    for a, b in _parts(xb.shape[0])]
 
         prev_mean = st["mean"].copy() if st["n"] > 0 else None
         queued = None
@@ -433,9 +435,9 @@ class _CpuEngine:
                 queued = None
                 if any(res is None for res in results):
                     raise _not_finite_error(x)  # every earlier block is folded whole, this one not at all
-                v3_b = results[0][0] if len(results) == 1 else results[0][0] + results[1][0]
+                v3_b = _sum_in_order([res[0] for res in results])
                 q4_b = sum(float(res[1]) for res in results)
-                total = results[0][4] if len(results) == 1 else results[0][4] + results[1][4]
+                total = _sum_in_order([res[4] for res in results])
                 d = total / rows
                 mean_b = prev_mean + d
             prev_mean = mean_b
@@ -448,8 +450,8 @@ class _CpuEngine:
 
     @staticmethod
     def _split(acc, st, x, y, pool, workers) -> None:
-        """Many targets: moments per half, then class-sum tasks by targets or columns writing the state
-        directly (disjoint elements) alongside the halves' scatters; the next block's moments overlap them."""
+        """Many targets: moments per part, then class-sum tasks by targets or columns writing the state
+        directly (disjoint elements) alongside the parts' scatters; the next block's moments overlap them."""
         C = native()
         f, t = acc.num_features, y.shape[1]
         step, n = acc.block_rows, x.shape[0]
@@ -464,7 +466,7 @@ class _CpuEngine:
         def moments_ahead(r0: int, shift: np.ndarray):
             xb = x[r0:r0 + step]
             return [pool.submit(C.hscore_block_moments_shifted, xb[a:b], shift, serial=True)
-                    for a, b in _halves(xb.shape[0])]
+                    for a, b in _parts(xb.shape[0])]
 
         prev_mean = st["mean"].copy() if st["n"] > 0 else None
         pending = ahead = None
@@ -472,7 +474,7 @@ class _CpuEngine:
             for r0 in range(0, n, step):
                 xb = x[r0:r0 + step]
                 rows = xb.shape[0]
-                halves = _halves(rows)
+                halves = _parts(rows)
                 if prev_mean is None:
                     mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)
                     finite = np.isfinite(mean_b).all() and np.isfinite(q4_b)
@@ -482,7 +484,7 @@ class _CpuEngine:
                     outs = [fut.result() for fut in (ahead or moments_ahead(r0, prev_mean))]
                     ahead = None
                     xcs = [o[0] for o in outs]
-                    v3_b = outs[0][1] if len(outs) == 1 else outs[0][1] + outs[1][1]
+                    v3_b = _sum_in_order([o[1] for o in outs])
                     q4_b = sum(float(o[2]) for o in outs)
                     finite = np.isfinite(q4_b)  # q4 sums every element's square
                 if not finite:
@@ -507,7 +509,7 @@ class _CpuEngine:
                 if prev_mean is None:
                     d = None
                 else:
-                    d = (totals[0] if len(totals) == 1 else totals[0] + totals[1]) / rows
+                    d = _sum_in_order(totals) / rows
                     mean_b = prev_mean + d
                 prev_mean = mean_b
                 if r0 + step < n:
@@ -524,10 +526,27 @@ class _CpuEngine:
                 fut.cancel()
 
 
-def _halves(rows: int) -> list[tuple[int, int]]:
-    """The two fixed row ranges of a block (moments and scatter are formed per half)."""
-    half = (rows + 1) // 2
-    return [(0, half), (half, rows)] if rows > 1 else [(0, rows)]
+#: Most rows in one part of a block. A block is cut into max(2, ceil(rows / PART_ROWS)) near-equal parts, each
+#: with its own moments, class-sum pass and BLAS ``syrk`` task: the default block (16384 rows for F = 512
+#: float32) has two halves; a larger ``block_rows`` gives more parts, and so more workers, per block.
+PART_ROWS = 8192
+
+
+def _parts(rows: int) -> list[tuple[int, int]]:
+    """The fixed row ranges of a block (see :data:`PART_ROWS`; cuts depend on ``rows`` only)."""
+    if rows <= 1:
+        return [(0, rows)]
+    count = max(2, -(-rows // PART_ROWS))
+    cuts = [-(-i * rows // count) for i in range(count + 1)]
+    return [(cuts[i], cuts[i + 1]) for i in range(count)]
+
+
+def _sum_in_order(arrays: list) -> np.ndarray:
+    """((a0 + a1) + a2) + ...: per-part partial sums added in part order."""
+    out = arrays[0]
+    for a in arrays[1:]:
+        out = out + a
+    return out
 
 
 def _class_sum_parts(targets: int, features: int, workers: int) -> list[tuple]:
