@@ -198,6 +198,9 @@ def test_engine_bit_identical_for_any_thread_count_and_mode(rng, threads, monkey
                 acc = HScoreAccumulator(70, 6, num_targets=num_targets, block_rows=block).update(x, labels)
                 states.append(acc.state_dict())
         threads(None)
+    assert rel(hscore(x, labels[:, 0], block_rows=20000), hscore_from_state(states[1])[0]) < 1e-12
+    with pytest.raises(ValueError, match="block_rows"):
+        hscore(x, labels[:, 0], block_rows=0)
     for group in (states[::2], states[1::2]):  # like block sizes: the block cuts change the rounding
         for other in group[1:]:
             for key in ("mean", "scatter", "v3", "class_sums", "class_counts"):

@@ -642,7 +642,8 @@ def _compact_labels(y: np.ndarray, num_features: int, num_classes: int) -> tuple
     return out, int(used.sum(axis=1).max())
 
 
-def hscore(features, labels, *, shrinkage: str | None = None, rtol: float | None = None):
+def hscore(features, labels, *, shrinkage: str | None = None, rtol: float | None = None,
+           block_rows: int | None = None):
     """H-score of features for one or many classification targets (Def. 2), in one pass.
 
     ``H(f) = tr(cov(f(X))^+ cov(E[f(X) | Y]))`` (Bao et al., ICLR 2019, Def. 2), with both covariances
@@ -662,6 +663,9 @@ def hscore(features, labels, *, shrinkage: str | None = None, rtol: float | None
         Pseudo-inverse tolerance: eigenvalues of ``cov(f)`` (after shrinkage) at or below
         ``rtol * largest`` are dropped. Default ``F * eps``, eps of the input dtype (1.1e-13 for F = 512 on
         float64, 6.1e-5 on float32).
+    block_rows : int, optional
+        Rows per block of the streaming engine (see :class:`HScoreAccumulator`). The default suits a few
+        cores; on many cores a larger block (e.g. 65536) gives each block more parts to share.
 
     Returns
     -------
@@ -706,7 +710,8 @@ def hscore(features, labels, *, shrinkage: str | None = None, rtol: float | None
     else:
         num_classes = top + 1
         y_in = y2.to(x.device)
-    acc = HScoreAccumulator(x.shape[1], num_classes, num_targets=y2.shape[1] if multi else None)
+    acc = HScoreAccumulator(x.shape[1], num_classes, num_targets=y2.shape[1] if multi else None,
+                            block_rows=block_rows)
     acc._add(x, y_in if multi else y_in.reshape(-1), backend)  # validated above
     h = hscore_from_state(acc.state_dict(), shrinkage=shrinkage, rtol=rtol)
     return _as_output(h, backend, multi)
