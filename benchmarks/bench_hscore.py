@@ -159,11 +159,12 @@ def breakdown(x, y, ymulti, rows=16384):
     from threadpoolctl import threadpool_limits
 
     from tasklens._native import native
+    from tasklens.metrics.hscore import _parts
 
     C = native()
     xb = np.ascontiguousarray(x[:rows])
     f, c = xb.shape[1], int(ymulti.max()) + 1
-    halves = [(0, (rows + 1) // 2), ((rows + 1) // 2, rows)]
+    halves = _parts(rows)  # the engine's fixed parts of a block
     shift = xb[:1024].astype(np.float64).mean(axis=0)
 
     def best(fn):

@@ -106,6 +106,7 @@ void class_sums(const carray<T>& xc, const carray<std::int64_t>& labels, const c
 }  // namespace
 
 void bind_hscore(py::module_& m) {
+  m.attr("hscore_class_tile") = hscore::kClassTile;  // column ranges of hscore_class_sums are cut at multiples
   m.def("hscore_block_moments", &block_moments<float>, py::arg("x"), py::arg("serial") = false);
   m.def("hscore_block_moments", &block_moments<double>, py::arg("x"), py::arg("serial") = false,
         "(mean, x - mean, v3, q4) of a block of rows, float64 sums in a fixed order; serial: run on the "

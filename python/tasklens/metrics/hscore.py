@@ -551,15 +551,16 @@ def _sum_in_order(arrays: list) -> np.ndarray:
 
 def _class_sum_parts(targets: int, features: int, workers: int) -> list[tuple]:
     """(targets range, columns range) of each class-sum task: targets split when there are many, else
-    feature columns cut at the native tile (32 columns). Any split gives the same numbers."""
+    feature columns cut at the native tile. Any split gives the same numbers."""
     if workers <= 1:
         return [(None, None)]
     if targets >= 4 * workers:
         cuts = np.linspace(0, targets, workers + 1).round().astype(int)
         return [((int(a), int(b)), None) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
-    tiles = -(-features // 32)
+    tile = int(native().hscore_class_tile)
+    tiles = -(-features // tile)
     cuts = np.linspace(0, tiles, min(workers, tiles) + 1).round().astype(int)
-    return [(None, (int(a) * 32, min(features, int(b) * 32))) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+    return [(None, (int(a) * tile, min(features, int(b) * tile))) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
 def _gram(xc: np.ndarray) -> np.ndarray:
