@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "tasklens/common.h"
+
 namespace tasklens::bind {
 
 namespace py = pybind11;

@@ -111,30 +111,30 @@ void bind_distance(py::module_& m) {
 
 #ifdef TASKLENS_WITH_CUDA
   m.def("distance_segmin_cuda",
-        [](std::uintptr_t tgt, std::uintptr_t src, index_t n_t, index_t n_s, index_t d, std::uintptr_t seg,
-           index_t n_seg, std::uintptr_t packed, bool is_double, int device, std::uintptr_t stream) {
+        [](DType dtype, std::uintptr_t tgt, std::uintptr_t src, index_t n_t, index_t n_s, index_t d, std::uintptr_t seg,
+           index_t n_seg, std::uintptr_t packed, int device, std::uintptr_t stream) {
           require(n_s < (index_t(1) << 32), "segmin_cuda: at most 2^32 source rows");
           py::gil_scoped_release release;
           dist::segmin_cuda(device_ptr<const void>(tgt), device_ptr<const void>(src), n_t, n_s, d,
                             device_ptr<const std::int32_t>(seg), n_seg, device_ptr<unsigned long long>(packed),
-                            is_double, device, stream);
+                            dtype == DType::float64, device, stream);
         },
-        py::arg("tgt"), py::arg("src"), py::arg("n_t"), py::arg("n_s"), py::arg("d"), py::arg("seg"),
-        py::arg("n_seg"), py::arg("packed"), py::arg("is_double"), py::arg("device"), py::arg("stream"),
+        py::arg("dtype"), py::arg("tgt"), py::arg("src"), py::arg("n_t"), py::arg("n_s"), py::arg("d"), py::arg("seg"),
+        py::arg("n_seg"), py::arg("packed"), py::arg("device"), py::arg("stream"),
         "Fused tiled distances + segmented min on the GPU (packed must be filled with ~0).");
   m.def("distance_finalize_cuda",
-        [](std::uintptr_t tgt, std::uintptr_t inv_t, std::uintptr_t src, std::uintptr_t inv_s, std::uintptr_t packed,
-           index_t n_t, index_t n_seg, index_t d, int metric, std::uintptr_t dist_out, std::uintptr_t idx_out,
-           bool is_double, int device, std::uintptr_t stream) {
+        [](DType dtype, std::uintptr_t tgt, std::uintptr_t inv_t, std::uintptr_t src, std::uintptr_t inv_s,
+           std::uintptr_t packed, index_t n_t, index_t n_seg, index_t d, int metric, std::uintptr_t dist_out,
+           std::uintptr_t idx_out, int device, std::uintptr_t stream) {
           py::gil_scoped_release release;
           dist::finalize_cuda(device_ptr<const void>(tgt), device_ptr<const double>(inv_t),
                               device_ptr<const void>(src), device_ptr<const double>(inv_s),
                               device_ptr<const unsigned long long>(packed), n_t, n_seg, d, metric,
-                              device_ptr<double>(dist_out), device_ptr<std::int64_t>(idx_out), is_double, device,
+                              device_ptr<double>(dist_out), device_ptr<std::int64_t>(idx_out), dtype == DType::float64, device,
                               stream);
         },
-        py::arg("tgt"), py::arg("inv_t"), py::arg("src"), py::arg("inv_s"), py::arg("packed"), py::arg("n_t"),
-        py::arg("n_seg"), py::arg("d"), py::arg("metric"), py::arg("dist"), py::arg("idx"), py::arg("is_double"),
+        py::arg("dtype"), py::arg("tgt"), py::arg("inv_t"), py::arg("src"), py::arg("inv_s"), py::arg("packed"),
+        py::arg("n_t"), py::arg("n_seg"), py::arg("d"), py::arg("metric"), py::arg("dist"), py::arg("idx"),
         py::arg("device"), py::arg("stream"), "Exact float64 re-scoring of the GPU winners (inv_* may be 0).");
 #endif
 

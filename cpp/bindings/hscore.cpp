@@ -163,11 +163,11 @@ void bind_hscore(py::module_& m) {
 #ifdef TASKLENS_WITH_CUDA
   m.def(
       "hscore_block_moments_cuda",
-      [](std::uintptr_t x, index_t rows, index_t features, std::uintptr_t mean, std::uintptr_t xc,
-         std::uintptr_t v3, std::uintptr_t q4, std::uintptr_t norms, bool is_double, int device,
+      [](DType dtype, std::uintptr_t x, index_t rows, index_t features, std::uintptr_t mean, std::uintptr_t xc,
+         std::uintptr_t v3, std::uintptr_t q4, std::uintptr_t norms, int device,
          std::uintptr_t stream) {
         py::gil_scoped_release release;
-        if (is_double)
+        if (dtype == DType::float64)
           hscore::block_moments_cuda<double>(device_ptr<const double>(x), rows, features, device_ptr<double>(mean),
                                              device_ptr<double>(xc), device_ptr<double>(v3),
                                              device_ptr<double>(q4), device_ptr<double>(norms), device, stream);
@@ -178,11 +178,11 @@ void bind_hscore(py::module_& m) {
       });
   m.def(
       "hscore_class_sums_cuda",
-      [](std::uintptr_t xc, index_t rows, index_t features, std::uintptr_t labels, index_t targets,
+      [](DType dtype, std::uintptr_t xc, index_t rows, index_t features, std::uintptr_t labels, index_t targets,
          index_t classes, std::uintptr_t offset, std::uintptr_t sums, std::uintptr_t counts,
-         std::uintptr_t partial, index_t segments, bool is_double, int device, std::uintptr_t stream) {
+         std::uintptr_t partial, index_t segments, int device, std::uintptr_t stream) {
         py::gil_scoped_release release;
-        if (is_double)
+        if (dtype == DType::float64)
           hscore::class_sums_cuda<double>(device_ptr<const double>(xc), rows, features,
                                           device_ptr<const std::int64_t>(labels), targets, classes,
                                           device_ptr<const double>(offset), device_ptr<double>(sums),

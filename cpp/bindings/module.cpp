@@ -1,6 +1,7 @@
 // The native module tasklens._C. Each op registers its functions from its own binding file.
 #include <pybind11/pybind11.h>
 
+#include "tasklens/common.h"
 #include "tasklens/parallel.h"
 #include "tasklens/cuda_runtime_info.h"
 
@@ -26,6 +27,9 @@ PYBIND11_MODULE(_C, m) {
   m.attr("cuda_compiler") = "";
   m.attr("cuda_architectures") = "";
 #endif
+  py::enum_<tasklens::DType>(m, "DType", "Floating dtype tag of the CUDA ops (first argument of every *_cuda op that takes one).")
+      .value("float32", tasklens::DType::float32)
+      .value("float64", tasklens::DType::float64);
   m.def("num_threads", &tasklens::num_threads, "Threads used by CPU kernels.");
   m.def("set_num_threads", &tasklens::set_num_threads, py::arg("n"),
         "Set the threads used by CPU kernels (n <= 0 restores the default).");

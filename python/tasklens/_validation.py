@@ -180,12 +180,54 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     return value
 
 
-def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected a number, got {value!r}") from None
-    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}: expected a finite number {bound}, got {value!r}")
+def _number(value: Any, name: str, what: str):
+    """A Python/numpy number or a one-element array/tensor as a Python number; bools are not numbers."""
+    if is_torch(value) or isinstance(value, np.ndarray):
+        if (value.numel() if is_torch(value) else value.size) != 1:
+            raise TypeError(f"{name}: expected {what}, got {describe(value)}")
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected {what}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def check_int(value: Any, name: str, *, min: int | None = None, max: int | None = None,
+              allow_none: bool = False) -> int | None:
+    """Validate a whole number and return it as a Python int.
+
+    Accepts Python and numpy integers and floats with an integral value (``3.0``); ``2.5``, ``nan``, strings and
+    bools are errors, never truncated. ``min``/``max`` are inclusive bounds.
+    """
+    if value is None and allow_none:
+        return None
+    v = _number(value, name, "an int")
+    if isinstance(v, (float, np.floating)):
+        if not np.isfinite(v) or v != np.floor(v):
+            raise TypeError(f"{name}: expected an int, got {value!r}; whole numbers only (never truncated)")
+        v = int(v)
+    v = int(v)
+    if min is not None and v < min:
+        raise ValueError(f"{name}: expected an int >= {min}, got {v}")
+    if max is not None and v > max:
+        raise ValueError(f"{name}: expected an int <= {max}, got {v}")
     return v
+
+
+def check_scalar(value: Any, name: str, *, min: float | None = None, max: float | None = None,
+                 min_inclusive: bool = True, max_inclusive: bool = True, allow_none: bool = False) -> float | None:
+    """Validate a finite real number and return it as a Python float, with optional bounds."""
+    if value is None and allow_none:
+        return None
+    v = float(_number(value, name, "a number"))
+    if not np.isfinite(v):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    if min is not None and (v < min or (v == min and not min_inclusive)):
+        raise ValueError(f"{name}: expected a number {'>=' if min_inclusive else '>'} {min}, got {value!r}")
+    if max is not None and (v > max or (v == max and not max_inclusive)):
+        raise ValueError(f"{name}: expected a number {'<=' if max_inclusive else '<'} {max}, got {value!r}")
+    return v
+
+
+def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    """A finite number > 0 (or >= 0 with ``allow_zero``) as a Python float."""
+    return check_scalar(value, name, min=0.0, min_inclusive=allow_zero)

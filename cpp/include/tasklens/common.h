@@ -11,4 +11,7 @@
 
 namespace tasklens {
 using index_t = std::int64_t;
+
+// The one floating dtype tag of every native op that takes raw pointers (tasklens._C.DType in Python).
+enum class DType : int { float32 = 0, float64 = 1 };
 }  // namespace tasklens

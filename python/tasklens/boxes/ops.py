@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._dispatch import Backend, backend_of, cast, cuda_args, ptr
-from .._native import native, require_cuda
+from .._dispatch import Backend, backend_of, call, cast
+from .._native import native
 from .._validation import check_array, check_choice, check_labels, check_positive, describe, is_torch
 
 VOLUME_MODES = ("hard", "soft", "gumbel")
@@ -87,33 +87,9 @@ def _needs_grad(*xs) -> bool:
 
 # --------------------------------------------------------------------------------- native calls (CPU)
 
-def _np(x):
-    # numpy's copy of a non-contiguous (e.g. expanded) gradient is cheaper than torch's for these sizes
-    return np.ascontiguousarray(x.detach().numpy()) if is_torch(x) else x
-
-
-def _cpu(name: str, be: Backend, *args):
-    """Call ``_C.<name>`` on numpy views; return numpy results as the caller's kind."""
-    res = getattr(native(), name)(*[_np(a) if (is_torch(a) or isinstance(a, np.ndarray)) else a for a in args])
-    if be.kind == "numpy":
-        return res
-    import torch
-
-    if isinstance(res, tuple):
-        return tuple(torch.from_numpy(r) for r in res)
-    return torch.from_numpy(res)
-
-
-def _dtype_code(x) -> int:
-    return 1 if str(x.dtype).endswith("float64") else 0
-
-
 def _cuda(name: str, x, *args) -> None:
-    """Launch ``_C.<name>_cuda`` with the tensor's dtype code, device pointers, device and current stream."""
-    require_cuda(f"tasklens.boxes.{name}")
-    device, stream = cuda_args(x)
-    conv = [ptr(a) if is_torch(a) else a for a in args]
-    getattr(native(), f"boxes_{name}_cuda")(_dtype_code(x), *conv, device, stream)
+    """Launch ``_C.boxes_<name>_cuda`` on the tensor's device and current stream."""
+    call(f"boxes_{name}", backend_of(x=x), *args, dtype=x.dtype)
 
 
 # --------------------------------------------------------------------------------- forward / backward
@@ -125,7 +101,7 @@ def _log_volume_fwd(be, lo, hi, mode, vt, it):
         out = torch.empty(lo.shape[0], dtype=lo.dtype, device=lo.device)
         _cuda("log_volume", lo, lo, hi, lo.shape[0], lo.shape[1], mode, vt, it, out)
         return out
-    return _cpu("boxes_log_volume", be, lo, hi, mode, vt, it)
+    return call("boxes_log_volume", be, lo, hi, mode, vt, it)
 
 
 def _log_volume_bwd(be, lo, hi, grad, mode, vt, it):
@@ -135,7 +111,7 @@ def _log_volume_bwd(be, lo, hi, grad, mode, vt, it):
         g_lo, g_hi = torch.empty_like(lo), torch.empty_like(hi)
         _cuda("log_volume_backward", lo, lo, hi, grad, lo.shape[0], lo.shape[1], mode, vt, it, g_lo, g_hi)
         return g_lo, g_hi
-    return _cpu("boxes_log_volume_backward", be, lo, hi, grad, mode, vt, it)
+    return call("boxes_log_volume_backward", be, lo, hi, grad, mode, vt, it)
 
 
 def _intersection_fwd(be, la, ha, lb, hb, mode, it, clip):
@@ -145,7 +121,7 @@ def _intersection_fwd(be, la, ha, lb, hb, mode, it, clip):
         lo, hi = torch.empty_like(la), torch.empty_like(ha)
         _cuda("intersection", la, la, ha, lb, hb, la.shape[0], la.shape[1], mode, it, clip, lo, hi)
         return lo, hi
-    return _cpu("boxes_intersection", be, la, ha, lb, hb, mode, it, clip)
+    return call("boxes_intersection", be, la, ha, lb, hb, mode, it, clip)
 
 
 def _intersection_bwd(be, la, ha, lb, hb, glo, ghi, mode, it, clip):
@@ -155,7 +131,7 @@ def _intersection_bwd(be, la, ha, lb, hb, glo, ghi, mode, it, clip):
         gs = [torch.empty_like(la) for _ in range(4)]
         _cuda("intersection_backward", la, la, ha, lb, hb, glo, ghi, la.shape[0], la.shape[1], mode, it, clip, *gs)
         return tuple(gs)
-    return _cpu("boxes_intersection_backward", be, la, ha, lb, hb, glo, ghi, mode, it, clip)
+    return call("boxes_intersection_backward", be, la, ha, lb, hb, glo, ghi, mode, it, clip)
 
 
 def _containment_fwd(be, la, ha, lb, hb, mode, vt, it, log):
@@ -165,7 +141,7 @@ def _containment_fwd(be, la, ha, lb, hb, mode, vt, it, log):
         out = torch.empty(la.shape[0], lb.shape[0], dtype=la.dtype, device=la.device)
         _cuda("containment", la, la, ha, la.shape[0], lb, hb, lb.shape[0], la.shape[1], mode, vt, it, log, out)
         return out
-    return _cpu("boxes_containment", be, la, ha, lb, hb, mode, vt, it, log)
+    return call("boxes_containment", be, la, ha, lb, hb, mode, vt, it, log)
 
 
 def _containment_bwd(be, la, ha, lb, hb, out, grad, mode, vt, it, log):
@@ -176,7 +152,7 @@ def _containment_bwd(be, la, ha, lb, hb, out, grad, mode, vt, it, log):
         _cuda("containment_backward", la, la, ha, la.shape[0], lb, hb, lb.shape[0], la.shape[1], out, grad, mode,
               vt, it, log, *gs)
         return tuple(gs)
-    return _cpu("boxes_containment_backward", be, la, ha, lb, hb, out, grad, mode, vt, it, log)
+    return call("boxes_containment_backward", be, la, ha, lb, hb, out, grad, mode, vt, it, log)
 
 
 def _pairs_fwd(be, la, ha, lb, hb, ia, ib, mode, vt, it, log):
@@ -187,7 +163,7 @@ def _pairs_fwd(be, la, ha, lb, hb, ia, ib, mode, vt, it, log):
         _cuda("containment_pairs", la, la, ha, la.shape[0], lb, hb, lb.shape[0], la.shape[1], ia, ib, ia.shape[0],
               mode, vt, it, log, out)
         return out
-    return _cpu("boxes_containment_pairs", be, la, ha, lb, hb, ia, ib, mode, vt, it, log)
+    return call("boxes_containment_pairs", be, la, ha, lb, hb, ia, ib, mode, vt, it, log)
 
 
 def _group_by_row(idx, rows: int):
@@ -210,7 +186,7 @@ def _pairs_bwd(be, la, ha, lb, hb, ia, ib, out, grad, mode, vt, it, log):
         _cuda("containment_pairs_backward", la, la, ha, la.shape[0], lb, hb, lb.shape[0], la.shape[1], ia, ib,
               ia.shape[0], order_a, offsets_a, order_b, offsets_b, out, grad, mode, vt, it, log, *gs)
         return tuple(gs)
-    return _cpu("boxes_containment_pairs_backward", be, la, ha, lb, hb, ia, ib, out, grad, mode, vt, it, log)
+    return call("boxes_containment_pairs_backward", be, la, ha, lb, hb, ia, ib, out, grad, mode, vt, it, log)
 
 
 # ------------------------------------------------------------------------------------ autograd wrappers

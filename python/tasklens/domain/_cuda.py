@@ -38,15 +38,15 @@ def _segmented(tgt, src, seg_src, n_seg: int, metric: str):
         ks = (src.to(torch.float64) * inv_s[:, None]).to(src.dtype).contiguous()
     n_t, d = tgt.shape
     packed = torch.full((n_t, n_seg), -1, dtype=torch.int64, device=tgt.device)  # all bits set = +inf key
-    is_double = tgt.dtype == torch.float64
+    dt = _dispatch.dtype_code(tgt)
     seg = seg_src.to(device=tgt.device, dtype=torch.int32).contiguous()
-    C.distance_segmin_cuda(_dispatch.ptr(kt), _dispatch.ptr(ks), n_t, src.shape[0], d, _dispatch.ptr(seg), n_seg,
-                           _dispatch.ptr(packed), is_double, device, stream)
+    C.distance_segmin_cuda(dt, _dispatch.ptr(kt), _dispatch.ptr(ks), n_t, src.shape[0], d, _dispatch.ptr(seg), n_seg,
+                           _dispatch.ptr(packed), device, stream)
     dist = torch.empty((n_t, n_seg), dtype=torch.float64, device=tgt.device)
     index = torch.empty((n_t, n_seg), dtype=torch.int64, device=tgt.device)
-    C.distance_finalize_cuda(_dispatch.ptr(tgt), _dispatch.ptr(inv_t) if inv_t is not None else 0, _dispatch.ptr(src),
+    C.distance_finalize_cuda(dt, _dispatch.ptr(tgt), _dispatch.ptr(inv_t) if inv_t is not None else 0, _dispatch.ptr(src),
                              _dispatch.ptr(inv_s) if inv_s is not None else 0, _dispatch.ptr(packed), n_t, n_seg, d,
-                             METRIC_CODES[metric], _dispatch.ptr(dist), _dispatch.ptr(index), is_double, device, stream)
+                             METRIC_CODES[metric], _dispatch.ptr(dist), _dispatch.ptr(index), device, stream)
     return dist, index
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .._dispatch import backend_of, cuda_args, ptr, to_numpy
+from .._dispatch import backend_of, cuda_args, dtype_code, ptr, to_numpy
 from .._native import native, require_cuda
 from .._threads import get_num_threads
 from .._validation import check_array, check_choice, check_labels, check_positive, describe, is_torch
@@ -588,7 +588,7 @@ class _CudaEngine:
                                "dtype": backend.dtype}
         st["dtype"] = _narrowest(st["dtype"], backend.dtype)
         device, stream = cuda_args(x)
-        is_double = x.dtype == torch.float64
+        dt = dtype_code(x)
         y = y.to(device=dev, dtype=torch.int64).contiguous()
         for r0 in range(0, x.shape[0], acc.block_rows):
             xb = x[r0:r0 + acc.block_rows].contiguous()
@@ -596,8 +596,8 @@ class _CudaEngine:
             mean_b, v3_b = torch.empty(f, **f64), torch.empty(f, **f64)
             q4_b, norms = torch.empty(1, **f64), torch.empty(rows, **f64)
             xc = torch.empty_like(xb)
-            C.hscore_block_moments_cuda(ptr(xb), rows, f, ptr(mean_b), ptr(xc), ptr(v3_b), ptr(q4_b), ptr(norms),
-                                        is_double, device, stream)
+            C.hscore_block_moments_cuda(dt, ptr(xb), rows, f, ptr(mean_b), ptr(xc), ptr(v3_b), ptr(q4_b), ptr(norms),
+                                        device, stream)
             if not bool(torch.isfinite(mean_b).all()) or not bool(torch.isfinite(q4_b).all()):
                 raise _not_finite_error(x)
             if st["shift"] is None:
@@ -606,8 +606,8 @@ class _CudaEngine:
             offset = (mean_b - st["shift"]).contiguous()
             segments = C.hscore_class_sum_segments_cuda(rows, f, t)
             partial = torch.empty(segments * t * c * f + t * c, **f64)
-            C.hscore_class_sums_cuda(ptr(xc), rows, f, ptr(yb), t, c, ptr(offset), ptr(st["class_sums"]),
-                                     ptr(st["class_counts"]), ptr(partial), segments, is_double, device, stream)
+            C.hscore_class_sums_cuda(dt, ptr(xc), rows, f, ptr(yb), t, c, ptr(offset), ptr(st["class_sums"]),
+                                     ptr(st["class_counts"]), ptr(partial), segments, device, stream)
             gram = torch.matmul(xc.T, xc).to(torch.float64).contiguous()
             work = torch.empty(6 * f + 8, **f64)
             C.hscore_merge_moments_cuda(f, float(st["n"]), ptr(st["mean"]), ptr(st["scatter"]), ptr(st["v3"]),
