@@ -1,0 +1,136 @@
+"""The output contract of every public function (in the style of POT's backend tests).
+
+Each public function is called with numpy arrays, torch CPU tensors and torch CUDA tensors (when a GPU is visible),
+in float32 and float64, and what comes back is checked against the one output rule of ``tasklens._dispatch``:
+numpy in -> numpy out; torch in -> torch out on the input's device; a scalar result is a Python float for numpy
+input and a 0-d tensor for torch input; arrays have the dtype the function documents ("input": the input's float
+dtype; "float64"; "int64").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import tasklens  # noqa: E402
+import tasklens.boxes as tb  # noqa: E402
+from tasklens import domain, hgr, metrics  # noqa: E402
+
+KINDS = ["numpy", "torch-cpu", pytest.param("torch-cuda", marks=pytest.mark.cuda)]
+
+
+def convert(a, kind: str):
+    if kind == "numpy":
+        return a
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    return t.cuda() if kind == "torch-cuda" else t
+
+
+def check(result, kind: str, dtype: str, *, scalar: bool = False):
+    """Assert that ``result`` obeys the output rule for inputs of ``kind`` (``dtype``: the expected array dtype)."""
+    if scalar:
+        if kind == "numpy":
+            assert type(result) is float, f"numpy input must give a Python float, got {type(result)}"
+        else:
+            assert isinstance(result, torch.Tensor) and result.ndim == 0, f"torch input must give a 0-d tensor, got {result!r}"
+            assert result.device.type == ("cuda" if kind == "torch-cuda" else "cpu")
+            assert str(result.dtype).replace("torch.", "") == dtype
+        return
+    if kind == "numpy":
+        assert isinstance(result, np.ndarray), f"numpy input must give a numpy array, got {type(result)}"
+        assert str(result.dtype) == dtype, f"expected dtype {dtype}, got {result.dtype}"
+    else:
+        assert isinstance(result, torch.Tensor), f"torch input must give a tensor, got {type(result)}"
+        assert result.device.type == ("cuda" if kind == "torch-cuda" else "cpu"), result.device
+        assert str(result.dtype).replace("torch.", "") == dtype, f"expected dtype {dtype}, got {result.dtype}"
+
+
+def _boxes(rng, n, k, dtype):
+    lo = rng.normal(size=(n, k)).astype(dtype)
+    return lo, (lo + rng.uniform(0.5, 2.0, size=(n, k))).astype(dtype)
+
+
+def _features(rng, n=120, f=6, c=3, dtype="float64"):
+    y = rng.integers(0, c, n)
+    x = (rng.normal(size=(n, f)) + y[:, None]).astype(dtype)
+    return x, y
+
+
+# ------------------------------------------------------------------------------------------------------ boxes
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_boxes(kind, dtype, rng):
+    lo, hi = _boxes(rng, 7, 3, dtype)
+    lo2, hi2 = _boxes(rng, 7, 3, dtype)
+    L, H, L2, H2 = (convert(a, kind) for a in (lo, hi, lo2, hi2))
+    check(tb.log_volume(L, H), kind, dtype)
+    for part in tb.intersection(L, H, L2, H2):
+        check(part, kind, dtype)
+    check(tb.containment(L, H), kind, dtype)
+    check(tb.containment(L, H, L2, H2, mode="hard"), kind, dtype)
+    ia, ib = convert(np.array([0, 1, 6]), kind), convert(np.array([2, 2, 0]), kind)
+    check(tb.containment_pairs(L, H, L2, H2, ia, ib), kind, dtype)
+
+
+# ---------------------------------------------------------------------------------------------------- metrics
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_hscore(kind, dtype, rng):
+    x, y = _features(rng, dtype=dtype)
+    X, Y = convert(x, kind), convert(y, kind)
+    check(metrics.hscore(X, Y), kind, "float64", scalar=True)
+    check(metrics.hscore(X, Y, shrinkage="ledoit-wolf"), kind, "float64", scalar=True)
+    Y2 = convert(np.stack([y, (y + 1) % 3], axis=1), kind)
+    check(metrics.hscore(X, Y2), kind, "float64")
+    acc = metrics.HScoreAccumulator(x.shape[1], 3).update(X, Y)
+    check(acc.score(), kind, "float64", scalar=True)
+    check(tasklens.hscore(X, Y), kind, "float64", scalar=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_transferability(kind, dtype, rng):
+    x, y = _features(rng, dtype=dtype)
+    inputs = rng.integers(0, 5, x.shape[0])
+    inputs[: 3] = [0, 1, 2]
+    y = (inputs + rng.integers(0, 2, x.shape[0])) % 3
+    X, Y, I = convert(x, kind), convert(y, kind), convert(inputs, kind)
+    check(metrics.transferability(X, Y, optimal="dtm", inputs=I), kind, "float64", scalar=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_ranking(kind, rng):
+    a, b = rng.normal(size=12), rng.normal(size=12)
+    A, B = convert(a, kind), convert(b, kind)
+    check(metrics.spearman(A, B), kind, "float64", scalar=True)
+    check(metrics.kendall_tau(A, B), kind, "float64", scalar=True)
+
+
+# -------------------------------------------------------------------------------------------------------- hgr
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_hgr(kind, rng):
+    x = rng.integers(0, 4, 300)
+    y = (x + rng.integers(0, 2, 300)) % 3
+    X, Y = convert(x, kind), convert(y, kind)
+    r = hgr.dtm(X, Y)
+    check(r.matrix, kind, "float64")
+    check(r.optimal_hscore, kind, "float64", scalar=True)
+    a = hgr.ace(X, Y, k=1)
+    check(a.correlations, kind, "float64")
+
+
+# ----------------------------------------------------------------------------------------------------- domain
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_domain(kind, dtype, rng):
+    t = rng.normal(size=(20, 4)).astype(dtype)
+    s = rng.normal(size=(30, 4)).astype(dtype)
+    T, S = convert(t, kind), convert(s, kind)
+    check(domain.domain_distance(T, S), kind, "float64", scalar=True)
+    check(domain.domain_distance(T, S, metric="cosine"), kind, "float64", scalar=True)
+    dist, index = domain.nearest(T, S)
+    check(dist, kind, "float64")
+    check(index, kind, "int64")
+    check(domain.domain_distance_matrix([T, S, T]), kind, "float64")
