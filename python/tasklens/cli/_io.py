@@ -45,6 +45,14 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def short(exc: BaseException, limit: int = 160) -> str:
+    """:func:`one_line`, cut after its first sentence when longer than ``limit`` characters."""
+    text = one_line(exc)
+    if len(text) > limit and ". " in text[:limit]:
+        text = text[:text.index(". ", 0, limit) + 1]
+    return text
+
+
 @contextmanager
 def reading(name: str, path: str):
     """Turn any failure while reading ``path`` into an :class:`InputError` naming ``name`` and the file."""
@@ -55,7 +63,7 @@ def reading(name: str, path: str):
     except MemoryError:
         raise InputError(f"{name}: {path} is too large to load into memory") from None
     except Exception as exc:  # corrupt, truncated, empty or mislabelled files: numpy, zipfile, pandas, pyarrow
-        raise InputError(f"{name}: cannot read {path} ({type(exc).__name__}: {one_line(exc)})") from None
+        raise InputError(f"{name}: cannot read {path} ({type(exc).__name__}: {short(exc)})") from None
 
 
 def split_spec(spec: str, name: str) -> tuple[str, str | None]:
@@ -206,8 +214,7 @@ def read_matrix(spec: str, name: str, *, exclude=(), mmap: bool = False) -> np.n
         a = _numeric(frame, name, path, explicit=bool(keys))
         if a.shape[1] == 0:
             shown = ", ".join(map(str, list(frame.columns)[:20])) or "none"
-            raise InputError(f"{name}: {path} has no numeric columns to use (columns: {shown}); "
-                             "features must be numbers")
+            raise InputError(f"{name}: {path} has no numeric columns (columns: {shown}); expected numbers")
     return _as_matrix(a, name, path)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ._args import UsageError, add_progress, float_type, int_type, show_progress
 from ._io import (InputError, check_out, load_npy, load_npz, make_parent, npz_arrays, read_edges, read_frame,
-                  read_matrix, read_names, split_spec, write_values)
+                  read_matrix, read_names, short, split_spec, write_values)
 
 MODEL_EXTS = (".pt", ".pth", ".ckpt")
 BOXES_EXTS = (".npz", ".npy", ".csv", ".parquet")
@@ -41,8 +41,7 @@ def load_model(path: str):
     try:
         return Task2Box.load(path)
     except Exception as exc:  # empty, truncated, corrupt or foreign files (torch, pickle, zip errors)
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        raise InputError(f"model: cannot load {path} as a Task2Box model ({text})") from None
+        raise InputError(f"model: cannot load {path} as a Task2Box model ({short(exc)})") from None
 
 
 def _read_x(args, model=None) -> np.ndarray:
@@ -59,7 +58,16 @@ def _relations(args, n: int) -> np.ndarray:
     names = read_names(args.names, "--names", n) if args.names else None
     if args.edges:
         child, parent = read_edges(args.relations, "relations", n, names)
-        return relations_from_parents(child, parent, n)
+        loops = np.nonzero(child == parent)[0]
+        if loops.size:
+            raise InputError(f"relations: edge {loops[0] + 1} of {args.relations} links node {child[loops[0]]} "
+                             "to itself; an edge list links a child to its parent")
+        R = relations_from_parents(child, parent, n)
+        i, j = np.nonzero((R > 0) & (R.T > 0))
+        if i.size:
+            raise InputError(f"relations: the edge list {args.relations} has a cycle (node {i[0]} is below node "
+                             f"{j[0]} and node {j[0]} below node {i[0]}); containment edges must form a hierarchy")
+        return R
     if names is not None:
         raise UsageError("--names is only used with --edges (names in an edge list)")
     R = read_matrix(args.relations, "relations")
@@ -89,7 +97,7 @@ def _check_resume(path: str, X: np.ndarray, args) -> None:
     try:
         data = load_checkpoint(path)
     except Exception as exc:
-        raise InputError(f"--resume: cannot read {path} as a checkpoint ({' '.join(str(exc).split())})") from None
+        raise InputError(f"--resume: cannot read {path} as a checkpoint ({short(exc)})") from None
     if data.get("kind") != "Task2Box":
         raise InputError(f"--resume: {path} holds a {data.get('kind')!r} checkpoint, not a Task2Box one")
     cfg = data.get("config", {})
