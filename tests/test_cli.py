@@ -17,7 +17,6 @@ import pytest
 
 import tasklens
 from tasklens.cli import build_parser, main
-from tasklens.cli._io import read_edges
 from tasklens.metrics import hscore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,7 +24,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run(argv, capsys):
     """(exit code, stdout, stderr) of ``tasklens argv``."""
-    code = main([str(a) for a in argv])
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse: --help and usage errors
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -272,6 +274,7 @@ def test_labels_file_that_is_not_text(model_dir, tmp_path, capsys):
 
 def test_edge_list_with_names(tmp_path, capsys):
     pytest.importorskip("torch")
+    from tasklens.cli._io import read_edges
     from tasklens.task2box import relations_from_parents
 
     X, child, parent = toy_tree(tmp_path)

@@ -53,12 +53,13 @@ def _fail(what: str, message: str, code: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``tasklens`` command line; returns the exit code (0 success, 1 error, 2 usage error)."""
+    """Run the ``tasklens`` command line; returns the exit code (0 success, 1 error, 2 usage error).
+
+    Like every argparse program, ``--help``, ``--version`` and a malformed command line raise ``SystemExit``
+    (code 0, 0 and 2) after printing.
+    """
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version and usage errors (argparse printed the message)
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    args = parser.parse_args(argv)  # --help, --version and usage errors exit here (SystemExit 0 or 2)
     if args.command is None:
         parser.print_help()
         return 2

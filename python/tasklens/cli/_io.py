@@ -74,7 +74,7 @@ def split_spec(spec: str, name: str) -> tuple[str, str | None]:
     if sep and head and os.path.exists(head):
         return head, (key or None)
     missing = head if sep and head and os.path.splitext(head)[1].lower() in MATRIX_EXTS else spec
-    raise FileNotFoundError(f"{name}: file not found: {missing}")
+    raise FileNotFoundError(f"{name}: file not found: {missing} (no such file or directory)")
 
 
 def _ext(path: str) -> str:
