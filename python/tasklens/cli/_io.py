@@ -191,27 +191,36 @@ def _numeric(frame, name: str, path: str, explicit: bool) -> np.ndarray:
     return frame[numeric].to_numpy()
 
 
+def _read(spec: str, name: str, *, exclude=(), mmap: bool = False):
+    """``(array or DataFrame, path, KEY entries)``: the array of a .npy/.npz, or the chosen columns of a table."""
+    path, key = split_spec(spec, name)
+    ext = _check_ext(path, name)
+    if ext == ".npy":
+        a = load_npy(path, name, mmap=mmap and key is None and not exclude)
+        return _select_npy(a, key, name, path, exclude), path, _keys(key)
+    if ext == ".npz":
+        return load_npz(path, name, key)[0], path, _keys(key)
+    return table_columns(read_frame(path, name), key, name, path, exclude), path, _keys(key)
+
+
+def table_columns(frame, key: str | None, name: str, path: str, exclude=()):
+    """The columns of ``frame`` named in KEY, else all but ``exclude``."""
+    keys = _keys(key)
+    if keys:
+        return frame[_columns(frame, keys, name, path)]
+    drop = {str(e) for e in exclude}
+    return frame.drop(columns=[c for c in frame.columns if str(c) in drop]) if drop else frame
+
+
 def read_matrix(spec: str, name: str, *, exclude=(), mmap: bool = False) -> np.ndarray:
     """A numeric (N, d) matrix with N >= 1 and d >= 1 from ``FILE[:KEY]``.
 
     A 1-D array is one column. ``exclude`` lists columns to leave out when no KEY is given (names for a table,
     indices for a .npy). ``mmap`` memory-maps a whole .npy file.
     """
-    path, key = split_spec(spec, name)
-    ext = _check_ext(path, name)
-    if ext == ".npy":
-        a = load_npy(path, name, mmap=mmap and key is None and not exclude)
-        a = _select_npy(a, key, name, path, exclude)
-    elif ext == ".npz":
-        a, _ = load_npz(path, name, key)
-    else:
-        frame = read_frame(path, name)
-        keys = _keys(key)
-        if keys:
-            frame = frame[_columns(frame, keys, name, path)]
-        elif exclude:
-            frame = frame.drop(columns=[c for c in frame.columns if str(c) in {str(e) for e in exclude}])
-        a = _numeric(frame, name, path, explicit=bool(keys))
+    a, path, keys = _read(spec, name, exclude=exclude, mmap=mmap)
+    if not isinstance(a, np.ndarray):
+        frame, a = a, _numeric(a, name, path, explicit=bool(keys))
         if a.shape[1] == 0:
             shown = ", ".join(map(str, list(frame.columns)[:20])) or "none"
             raise InputError(f"{name}: {path} has no numeric columns (columns: {shown}); expected numbers")
@@ -249,19 +258,9 @@ def _as_matrix(a: np.ndarray, name: str, path: str) -> np.ndarray:
 
 def read_labels(spec: str, name: str) -> np.ndarray:
     """Class labels, (N,) or (N, T), from ``FILE[:KEY]``; text labels are coded 0, 1, ... in sorted order."""
-    path, key = split_spec(spec, name)
-    ext = _check_ext(path, name)
-    if ext == ".npy":
-        a = _select_npy(load_npy(path, name), key, name, path)
-    elif ext == ".npz":
-        a, _ = load_npz(path, name, key)
-    else:
-        frame = read_frame(path, name)
-        keys = _keys(key)
-        if keys:
-            frame = frame[_columns(frame, keys, name, path)]
-        a = np.column_stack([_codes(frame[c].to_numpy()) for c in frame.columns]) if frame.shape[1] else \
-            np.zeros((len(frame), 0))
+    a, _, _ = _read(spec, name)
+    if not isinstance(a, np.ndarray):
+        a = np.column_stack([_codes(a[c].to_numpy()) for c in a.columns]) if a.shape[1] else np.zeros((len(a), 0))
     a = np.asarray(a)
     if a.dtype.kind in "OUS":
         a = _codes(a.ravel()).reshape(a.shape) if a.ndim else a
@@ -346,9 +345,8 @@ def read_edges(spec: str, name: str, n: int, names: list[str] | None = None) -> 
         rows = [[str(v) for v in r] for r in a.tolist()]
         lines = list(range(1, len(rows) + 1))
     elif ext == ".parquet" or key is not None:
-        frame = read_frame(path, name) if ext == ".parquet" else _read_csv_header(path, name)
-        if key is not None:
-            frame = frame[_columns(frame, _keys(key), name, path)]
+        frame = table_columns(read_frame(path, name) if ext == ".parquet" else _read_csv_header(path, name), key,
+                              name, path)
         if frame.shape[1] != 2:
             raise InputError(f"{name}: an edge list needs two columns (child, parent), {path} has "
                              f"{frame.shape[1]}; choose them as {path}:CHILD,PARENT")

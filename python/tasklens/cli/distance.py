@@ -7,8 +7,8 @@ import os
 import numpy as np
 
 from ._args import int_type
-from ._io import (InputError, check_out, make_parent, npz_arrays, read_frame, read_matrix, split_spec,
-                  _as_matrix, _columns, _keys, _numeric)
+from ._io import (InputError, _as_matrix, _numeric, check_out, make_parent, npz_arrays, read_frame, read_matrix,
+                  split_spec, table_columns)
 
 DESCRIPTION = """\
 Compute D[t, s] = D(T_t|S_s) for every ordered pair of datasets (rows = targets, columns = sources).
@@ -62,12 +62,8 @@ def load_datasets(inputs, dataset_column: str = "dataset"):
         if f is not None and dataset_column in map(str, f.columns):
             col = next(c for c in f.columns if str(c) == dataset_column)
             labels = f[col].astype(str).to_numpy()
-            feats = f.drop(columns=[col])
-            keys = _keys(key)
-            if keys:
-                feats = feats[_columns(feats, keys, "inputs", path)]
-            X = _numeric(feats, "inputs", path, explicit=bool(keys))
-            X = _as_matrix(X, "inputs", path)
+            feats = table_columns(f.drop(columns=[col]), key, "inputs", path)
+            X = _as_matrix(_numeric(feats, "inputs", path, explicit=key is not None), "inputs", path)
             for n in dict.fromkeys(labels):
                 names.append(n)
                 data.append(X[labels == n])
