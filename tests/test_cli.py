@@ -107,9 +107,15 @@ def test_npy_column_key_is_honoured(data, capsys):
 def test_text_labels_are_coded(data, capsys):
     pd = pytest.importorskip("pandas")
     d, x, y = data
-    pd.DataFrame({"f": x[:, 0], "name": np.array(["cat", "dog", "emu"])[y]}).to_parquet(d / "s.parquet")
-    code, out, _ = run(["hscore", d / "s.parquet", f"{d / 's.parquet'}:name", "--json"], capsys)
+    pd.DataFrame({"f": x[:, 0], "name": np.array(["cat", "dog", "emu"])[y], "odd": y % 2}).to_parquet(d / "s.parquet")
+    code, out, _ = run(["hscore", f"{d / 's.parquet'}:f", f"{d / 's.parquet'}:name", "--json"], capsys)
     assert code == 0 and json.loads(out)["hscore"] == pytest.approx(hscore(x[:, :1], y), rel=1e-10)
+    # a table of several columns as labels: the label columns must be named
+    code, _, err = run(["hscore", d / "x.npy", d / "t.parquet"], capsys)
+    assert_clean_error(code, err, 1, "5 columns", "t.parquet:COLUMN")
+    code, out, _ = run(["hscore", d / "x.npy", f"{d / 's.parquet'}:name,odd", "--json"], capsys)
+    assert code == 0
+    np.testing.assert_allclose(json.loads(out)["hscore"], [hscore(x, y), hscore(x, y % 2)], rtol=1e-10)
 
 
 def test_boxes_fit_rejects_zero_feature_columns(data, capsys):
@@ -342,7 +348,7 @@ def test_one_input_convention_and_out_everywhere():
 def test_every_option_has_help_and_a_default_and_no_backticks():
     for path, parser in _parsers(build_parser()):
         text = parser.format_help()
-        assert "``" not in text, path
+        assert "``" not in text and "%%" not in text, path
         formatter = parser._get_formatter()
         for action in parser._actions:
             if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):

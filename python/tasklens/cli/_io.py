@@ -257,10 +257,18 @@ def _as_matrix(a: np.ndarray, name: str, path: str) -> np.ndarray:
 
 
 def read_labels(spec: str, name: str) -> np.ndarray:
-    """Class labels, (N,) or (N, T), from ``FILE[:KEY]``; text labels are coded 0, 1, ... in sorted order."""
-    a, _, _ = _read(spec, name)
+    """Class labels, (N,) or (N, T), from ``FILE[:KEY]``; text labels are coded 0, 1, ... in sorted order.
+
+    A table with several columns needs KEY (the label column, or several for T targets).
+    """
+    a, path, keys = _read(spec, name)
     if not isinstance(a, np.ndarray):
-        a = np.column_stack([_codes(a[c].to_numpy()) for c in a.columns]) if a.shape[1] else np.zeros((len(a), 0))
+        if not keys and a.shape[1] > 1:
+            shown = ", ".join(map(str, list(a.columns)[:20]))
+            raise InputError(f"{name}: {path} has {a.shape[1]} columns ({shown}); choose the label column(s) as "
+                             f"{path}:COLUMN[,COLUMN...]")
+        a = np.column_stack([_codes(a.iloc[:, i].to_numpy()) for i in range(a.shape[1])]) if a.shape[1] else \
+            np.zeros((len(a), 0))
     a = np.asarray(a)
     if a.dtype.kind in "OUS":
         a = _codes(a.ravel()).reshape(a.shape) if a.ndim else a

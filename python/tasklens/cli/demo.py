@@ -21,7 +21,7 @@ QUICK_CLASSES = ("Liliopsida", "Actinopterygii", "Mammalia", "Reptilia", "Amphib
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="run Task2Box end to end on the bundled taxonomy (the main job)",
-                       description=__doc__.split("\n", 1)[1].strip().replace("%", "%%"))
+                       description=__doc__.split("\n", 1)[1].strip())
     p.add_argument("--out", default="tasklens-demo", help="output folder")
     p.add_argument("--box-dim", type=int_type(min=1), default=2, help="box dimension k")
     p.add_argument("--epochs", type=int_type(min=1), default=None,
