@@ -580,9 +580,8 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
         exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - the README's own examples
 
 
-def test_readme_commands_parse():
-    """Every 'tasklens ...' command line in the README's shell blocks is accepted by the parser."""
-    parser = build_parser()
+def _readme_commands():
+    """The 'tasklens ...' command lines of the README's shell blocks, as argument lists."""
     lines = []
     for block in re.findall(r"```bash\n(.*?)```", _readme(), flags=re.S):
         for line in block.replace("\\\n", " ").splitlines():
@@ -591,6 +590,49 @@ def test_readme_commands_parse():
                 part = part.strip()
                 if part.startswith("tasklens "):
                     lines.append(part.split()[1:])
-    assert len(lines) >= 5
-    for argv in lines:
+    return lines
+
+
+def test_readme_commands_run(tmp_path, capsys, monkeypatch):
+    """Every command of the README runs on small files of the formats it names (the demo only parses)."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 60)
+    f = rng.normal(size=(60, 4)) + y[:, None]
+    np.save("features.npy", f)
+    np.save("labels.npy", y)
+    np.save("source.npy", f[:, :2])
+    np.savez("target.npz", feats=f, labels=y)
+    pd.DataFrame({"f0": f[:, 0], "f1": f[:, 1], "label": y}).to_parquet("table.parquet")
+    for name in "abc":
+        np.save(f"{name}.npy", rng.normal(size=(20, 3)))
+    pd.DataFrame(rng.normal(size=(40, 3)), columns=["u", "v", "w"]).assign(
+        dataset=["p", "q"] * 20).to_parquet("rows.parquet")
+    X, child, parent = toy_tree(tmp_path)
+    (tmp_path / "X.npy").write_bytes((tmp_path / "x.npy").read_bytes())
+    (tmp_path / "edges.csv").write_text((tmp_path / "edges_named.csv").read_text())
+    from tasklens.task2box import relations_from_parents
+
+    pd.DataFrame(relations_from_parents(child, parent, 18)).to_parquet("relations.parquet")
+    commands = _readme_commands()
+    assert len(commands) >= 10
+    parser = build_parser()
+    for argv in commands:
         parser.parse_args(argv)
+        if argv[0] == "demo":
+            continue
+        if argv[:2] == ["boxes", "fit"]:
+            argv = argv + ["--epochs", "5"]
+        code, _, err = run(argv, capsys)
+        if "--resume" in argv:  # a finished run's checkpoint: continues, or says why not in one line
+            assert code in (0, 1) and "Traceback" not in err and len(err.strip().splitlines()) <= 1
+        else:
+            assert code == 0, (argv, err)
+    assert json.loads((tmp_path / "h.json").read_text())["hscore"] == pytest.approx(
+        hscore(f[:, :2], y), rel=1e-10)
+    assert pd.read_csv("D.csv", index_col=0).shape == (3, 3)
+    assert np.load("boxes.npy").shape == (18, 2, 2)
+    assert os.path.getsize("map.png") > 5000
