@@ -636,3 +636,26 @@ def test_readme_commands_run(tmp_path, capsys, monkeypatch):
     assert pd.read_csv("D.csv", index_col=0).shape == (3, 3)
     assert np.load("boxes.npy").shape == (18, 2, 2)
     assert os.path.getsize("map.png") > 5000
+
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:  # pragma: no cover
+    given = None
+
+if given is not None:
+    @settings(max_examples=40, deadline=None)
+    @given(edges=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), min_size=1, max_size=20),
+           sep=st.sampled_from([",", "\t", " ", " , "]), named=st.booleans(), header=st.booleans())
+    def test_edge_list_round_trip(tmp_path_factory, edges, sep, named, header):
+        """Any edge list written with any separator, as row numbers or names, reads back as the same pairs."""
+        from tasklens.cli._io import read_edges
+
+        names = [f"node-{i}" for i in range(12)] if named else None
+        cell = (lambda i: names[i]) if named else str
+        text = ("child" + sep + "parent\n" if header else "") + "".join(
+            f"{cell(c)}{sep}{cell(p)}\n" for c, p in edges)
+        path = tmp_path_factory.mktemp("edges") / "e.csv"
+        path.write_text(text)
+        child, parent = read_edges(str(path), "relations", 12, names)
+        assert list(zip(child.tolist(), parent.tolist())) == edges

@@ -41,7 +41,9 @@ def load_model(path: str):
     try:
         return Task2Box.load(path)
     except Exception as exc:  # empty, truncated, corrupt or foreign files (torch, pickle, zip errors)
-        raise InputError(f"model: cannot load {path} as a Task2Box model ({short(exc)})") from None
+        text = short(exc)
+        raise InputError(f"model: {text}" if path in text else
+                         f"model: cannot load {path} as a Task2Box model ({text})") from None
 
 
 def _read_x(args, model=None) -> np.ndarray:
