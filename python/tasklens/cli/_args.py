@@ -60,7 +60,15 @@ def _reason(exc: Exception) -> str:
 
 
 def int_type(min: int | None = None, max: int | None = None):
-    """An argparse ``type`` for whole numbers in ``[min, max]`` (2.5 is an error, never truncated)."""
+    """An argparse ``type`` for whole numbers in ``[min, max]`` (2.5 is an error, never truncated).
+
+    >>> int_type(min=1)("3")
+    3
+    >>> int_type(min=1)("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected an int >= 1, got 0
+    """
 
     def parse(text: str) -> int:
         try:

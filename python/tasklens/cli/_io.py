@@ -39,7 +39,13 @@ class InputError(ValueError):
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception as one line: its message (or its type when it has none), newlines folded."""
+    """An exception as one line: its message (or its type when it has none), newlines folded.
+
+    >>> one_line(KeyError("no array 'x'"))
+    "no array 'x'"
+    >>> one_line(ValueError("first\\n  second"))
+    'first second'
+    """
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
     text = " ".join(str(text).split())
     return text or type(exc).__name__
