@@ -280,7 +280,7 @@ def test_labels_file_that_is_not_text(model_dir, tmp_path, capsys):
 
 def test_edge_list_with_names(tmp_path, capsys):
     pytest.importorskip("torch")
-    from tasklens.cli._io import read_edges
+    from tasklens.cli._text import read_edges
     from tasklens.task2box import relations_from_parents
 
     X, child, parent = toy_tree(tmp_path)
@@ -649,7 +649,7 @@ if given is not None:
            sep=st.sampled_from([",", "\t", " ", " , "]), named=st.booleans(), header=st.booleans())
     def test_edge_list_round_trip(tmp_path_factory, edges, sep, named, header):
         """Any edge list written with any separator, as row numbers or names, reads back as the same pairs."""
-        from tasklens.cli._io import read_edges
+        from tasklens.cli._text import read_edges
 
         names = [f"node-{i}" for i in range(12)] if named else None
         cell = (lambda i: names[i]) if named else str

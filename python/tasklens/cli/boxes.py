@@ -20,8 +20,9 @@ import sys
 import numpy as np
 
 from ._args import UsageError, add_progress, float_type, int_type, show_progress
-from ._io import (InputError, check_out, load_npy, load_npz, make_parent, npz_arrays, read_edges, read_frame,
-                  read_matrix, read_names, short, split_spec, write_values)
+from ._io import (InputError, check_out, load_npy, load_npz, make_parent, npz_arrays, read_frame, read_matrix,
+                  short, split_spec, write_values)
+from ._text import read_edges, read_names
 
 MODEL_EXTS = (".pt", ".pth", ".ckpt")
 BOXES_EXTS = (".npz", ".npy", ".csv", ".parquet")
