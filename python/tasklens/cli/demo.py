@@ -1,11 +1,11 @@
-"""``tasklens demo``: the main job, end to end on data shipped inside the package.
+"""tasklens demo: the main job, end to end on data shipped inside the package.
 
 Builds 469 datasets (taxa with >= 5 species of the compact iNaturalist 2018 + CUB-200 taxonomy) and their
 containment relations, holds out 10 % of the datasets as novel, splits the pairs of the existing ones
 80/10/10, trains Task2Box 2-D, the MLP pair classifier (10 passes over the training pairs with early stopping, to
-stay within two minutes; benchmarks/task2box_taxonomy.py gives it 30) and the asymmetric cosine distance (Eq. 7), evaluates hierarchy
-F1 on existing pairs and on novel-vs-existing pairs, and writes ``metrics.csv``, ``box_map.png``,
-``box_map_highlight.png``, ``history.png`` and ``model.pt`` into ``--out``.
+stay within two minutes; benchmarks/task2box_taxonomy.py gives it 30) and the asymmetric cosine distance (Eq. 7),
+evaluates hierarchy F1 on existing pairs and on novel-vs-existing pairs, and writes metrics.csv, box_map.png,
+box_map_highlight.png, history.png and model.pt into the --out folder.
 """
 
 from __future__ import annotations
@@ -14,22 +14,26 @@ import csv
 import os
 import time
 
+from ._args import add_progress, int_type, show_progress
+
 QUICK_CLASSES = ("Liliopsida", "Actinopterygii", "Mammalia", "Reptilia", "Amphibia")
 
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="run Task2Box end to end on the bundled taxonomy (the main job)",
-                       description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1])
-    p.add_argument("--out", default="tasklens-demo", help="output folder (default: ./tasklens-demo)")
-    p.add_argument("--box-dim", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=None, help="Task2Box epochs (default 300; 60 with --quick)")
-    p.add_argument("--mlp-epochs", type=int, default=None, help="MLP epochs over all training pairs (default 10, with early stopping; 1 with --quick)")
-    p.add_argument("--seed", type=int, default=0)
+                       description=__doc__.split("\n", 1)[1].strip())
+    p.add_argument("--out", default="tasklens-demo", help="output folder")
+    p.add_argument("--box-dim", type=int_type(min=1), default=2, help="box dimension k")
+    p.add_argument("--epochs", type=int_type(min=1), default=None,
+                   help="Task2Box epochs (default: 300; 60 with --quick)")
+    p.add_argument("--mlp-epochs", type=int_type(min=1), default=None,
+                   help="MLP epochs over all training pairs, with early stopping (default: 10; 1 with --quick)")
+    p.add_argument("--seed", type=int_type(min=0), default=0, help="seed of the splits and the training")
     p.add_argument("--classes", default=None,
-                   help="comma-separated taxonomic classes to keep (default all; with --quick: "
+                   help="comma-separated taxonomic classes to keep (default: all; with --quick: "
                         + ",".join(QUICK_CLASSES) + ")")
     p.add_argument("--quick", action="store_true", help="a reduced run (seconds) for smoke tests")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_progress(p)
     p.set_defaults(func=run)
 
 
@@ -61,7 +65,7 @@ def run(args) -> int:
           f"train/val/test pairs {int(tr.sum())}/{int(va.sum())}/{int(te.sum())}")
     epochs = args.epochs or (60 if args.quick else 300)
     mlp_epochs = args.mlp_epochs or (1 if args.quick else 10)
-    prog = not args.no_progress
+    prog = show_progress(args)
     rows = []
     t = time.perf_counter()
     model = Task2Box(box_dim=args.box_dim, seed=args.seed, epochs=epochs, progress=prog)

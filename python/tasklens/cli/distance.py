@@ -1,73 +1,107 @@
-"""``tasklens distance``: the all-pairs domain-distance matrix of datasets stored as .npy/.npz/.parquet."""
+"""tasklens distance: the all-pairs domain-distance matrix of datasets stored in files."""
 
 from __future__ import annotations
 
 import os
 
+import numpy as np
+
+from ._args import int_type
+from ._io import (InputError, _as_matrix, _numeric, check_out, make_parent, npz_arrays, read_frame, read_matrix,
+                  split_spec, table_columns)
+
+DESCRIPTION = """\
+Compute D[t, s] = D(T_t|S_s) for every ordered pair of datasets (rows = targets, columns = sources).
+
+Each input is FILE[:KEY] and gives one dataset of feature rows, except:
+  a .npz without KEY           one dataset per array (named by the array)
+  a table with --dataset-column one dataset per value of that column (the other numeric columns, or the
+                               columns named in KEY, are the features)
+Other datasets are named after their file. Examples:
+  tasklens distance a.npy b.npy c.npy --out D.csv
+  tasklens distance all.npz --out D.parquet --heatmap D.png
+  tasklens distance rows.parquet --dataset-column dataset --out D.csv"""
+
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "distance", help="domain distance matrix D(T|S) between datasets (Eq. 1 of Factors of Influence)",
-        description="Compute D[t, s] = D(T_t|S_s) for every ordered pair of datasets (rows = targets). Inputs: "
-                    "one .npy file per dataset, or one .npz (one array per dataset), or one .parquet file with a "
-                    "dataset column (--dataset-column) and numeric feature columns.")
-    p.add_argument("inputs", nargs="+", help=".npy files, or one .npz, or one .parquet")
+    p = sub.add_parser("distance",
+                       help="domain distance matrix D(T|S) between datasets (Eq. 1 of Factors of Influence)",
+                       description=DESCRIPTION)
+    p.add_argument("inputs", nargs="+", help="datasets: FILE[:KEY] (.npy, .npz, .csv, .parquet)")
     p.add_argument("--method", default="target_to_source",
-                   choices=["target_to_source", "source_to_target", "symmetric", "emd"])
-    p.add_argument("--metric", default="euclidean", choices=["euclidean", "sqeuclidean", "cosine"])
-    p.add_argument("--sample", type=int, default=1000, help="rows sampled per dataset (seeded; 0 = all rows)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dataset-column", default="dataset", help="parquet column naming each row's dataset")
-    p.add_argument("-o", "--output", required=True, help="matrix output (.csv or .parquet)")
-    p.add_argument("--heatmap", default=None, help="also write a heatmap (.png)")
+                   choices=["target_to_source", "source_to_target", "symmetric", "emd"],
+                   help="which minimum distances are averaged (Table 8)")
+    p.add_argument("--metric", default="euclidean", choices=["euclidean", "sqeuclidean", "cosine"],
+                   help="distance between two feature rows")
+    p.add_argument("--sample", type=int_type(min=0), default=1000,
+                   help="rows sampled per dataset, seeded; 0 keeps all rows")
+    p.add_argument("--seed", type=int_type(min=0), default=0, help="seed of the row sample")
+    p.add_argument("--dataset-column", default="dataset",
+                   help="column of a table input naming each row's dataset (used when the table has it)")
+    p.add_argument("-o", "--out", required=True, help="matrix output (.csv or .parquet)")
+    p.add_argument("--heatmap", default=None, help="also write a heatmap image (.png, .svg, .pdf; default: none)")
     p.set_defaults(func=run)
 
 
-def load_datasets(inputs, dataset_column="dataset"):
-    """(names, list of (n_i, d) float arrays) from .npy files, one .npz, or one .parquet."""
-    import numpy as np
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
 
-    for path in inputs:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"input not found: {path}")
-    if len(inputs) == 1 and inputs[0].endswith(".npz"):
-        with np.load(inputs[0]) as z:
-            return list(z.files), [z[k] for k in z.files]
-    if len(inputs) == 1 and inputs[0].endswith(".parquet"):
-        import pandas as pd
 
-        df = pd.read_parquet(inputs[0])
-        if dataset_column not in df.columns:
-            raise KeyError(f"{inputs[0]}: no column {dataset_column!r} (columns: {list(df.columns)[:10]})")
-        features = df.drop(columns=[dataset_column]).select_dtypes("number")
-        names = list(dict.fromkeys(df[dataset_column].astype(str)))
-        labels = df[dataset_column].astype(str).to_numpy()
-        return names, [features.to_numpy()[labels == n] for n in names]
-    bad = [p for p in inputs if not p.endswith(".npy")]
-    if bad:
-        raise ValueError(f"inputs: expected .npy files, one .npz or one .parquet, got {bad}")
-    return [os.path.splitext(os.path.basename(p))[0] for p in inputs], [np.load(p) for p in inputs]
+def load_datasets(inputs, dataset_column: str = "dataset"):
+    """``(names, list of (n_i, d) arrays)`` from the inputs (see the command's description)."""
+    names, data = [], []
+    for spec in inputs:
+        path, key = split_spec(spec, "inputs")
+        ext = os.path.splitext(path)[1].lower()
+        if ext == ".npz" and key is None:
+            for k, a in npz_arrays(path, "inputs").items():
+                names.append(k)
+                data.append(_as_matrix(np.asarray(a), "inputs", f"{path}:{k}"))
+            continue
+        f = read_frame(path, "inputs") if ext in (".csv", ".txt", ".parquet") else None
+        if f is not None and dataset_column in map(str, f.columns):
+            col = next(c for c in f.columns if str(c) == dataset_column)
+            labels = f[col].astype(str).to_numpy()
+            feats = table_columns(f.drop(columns=[col]), key, "inputs", path)
+            X = _as_matrix(_numeric(feats, "inputs", path, explicit=key is not None), "inputs", path)
+            for n in dict.fromkeys(labels):
+                names.append(n)
+                data.append(X[labels == n])
+        else:
+            names.append(_stem(path) + (f":{key}" if key else ""))
+            data.append(read_matrix(spec, "inputs"))
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"inputs: dataset names must be unique, got {', '.join(dup)} more than once")
+    widths = {a.shape[1] for a in data}
+    if len(widths) > 1:
+        shown = ", ".join(f"{n}: {a.shape[1]}" for n, a in zip(names, data))
+        raise InputError(f"inputs: every dataset needs the same number of feature columns, got {shown}")
+    return names, data
 
 
 def run(args) -> int:
-    import numpy as np
     import pandas as pd
 
     from tasklens.domain import domain_distance_matrix, plot_distance_heatmap, sample_datasets
 
+    ext = check_out(args.out, "--out", (".csv", ".parquet"))
+    if args.heatmap:
+        check_out(args.heatmap, "--heatmap", (".png", ".svg", ".pdf"))
     names, data = load_datasets(args.inputs, args.dataset_column)
+    data = [np.asarray(a, dtype=np.float64) if a.dtype.kind != "f" else np.asarray(a) for a in data]
     if args.sample > 0:
         data = sample_datasets(data, args.sample, seed=args.seed, names=names)
     matrix = np.asarray(domain_distance_matrix(data, method=args.method, metric=args.metric))
     frame = pd.DataFrame(matrix, index=pd.Index(names, name="target"), columns=names)
-    if args.output.endswith(".parquet"):
-        frame.to_parquet(args.output)
-    elif args.output.endswith(".csv"):
-        frame.to_csv(args.output)
+    make_parent(args.out)
+    if ext == ".parquet":
+        frame.to_parquet(args.out)
     else:
-        raise ValueError(f"--output: expected a .csv or .parquet path, got {args.output!r}")
-    print(f"wrote {len(names)} x {len(names)} {args.method} {args.metric} distances to {args.output}")
+        frame.to_csv(args.out)
+    print(f"wrote {len(names)} x {len(names)} {args.method} {args.metric} distances to {args.out}")
     if args.heatmap:
+        make_parent(args.heatmap)
         plot_distance_heatmap(matrix, names).savefig(args.heatmap, dpi=120)
         print(f"wrote heatmap to {args.heatmap}")
     return 0
