@@ -20,6 +20,12 @@ How it works (CPU):
    distance, ties to the smaller index, so results are bit-identical for any thread count, tile size or
    BLAS summation order.
 
+Range: rows whose largest magnitude lies outside ``[2**-100, 2**100]`` (where squared distances would overflow
+or underflow float64, and norms with them) are first multiplied by one power of two (exact) so that the largest
+magnitude lies in ``[0.5, 1)``; the distances are computed on those rows and multiplied back (``euclidean`` by the
+inverse power, ``sqeuclidean`` by its square, ``cosine`` unchanged: it does not depend on scale). A result that
+does not fit float64 once multiplied back is an error, never a silent 0 or inf (:func:`unscale`).
+
 For the all-pairs matrix on one stack of rows, the distance matrix of the stack is symmetric, so only tiles
 ``I <= J`` are formed: the row reduction of tile (I, J) serves targets in I, the column reduction serves
 targets in J. That halves the arithmetic compared with one search per ordered pair.
@@ -38,6 +44,71 @@ from .._threads import get_num_threads
 METRIC_CODES = {"euclidean": 0, "sqeuclidean": 1, "cosine": 2}
 _U32 = 2.0 ** -24
 _CHUNK = 8192
+#: Largest magnitudes inside this range are used as given; outside it rows are rescaled by a power of two.
+SAFE_RANGE = (2.0 ** -100, 2.0 ** 100)
+_TINY = np.finfo(np.float64).tiny
+
+
+def range_exponent(amax: float, safe: tuple[float, float] = SAFE_RANGE) -> int:
+    """The exponent ``e`` of the power of two ``2**e`` that brings the largest magnitude ``amax`` into
+    ``[0.5, 1)`` when ``amax`` lies outside ``safe`` (0 inside it, and for all-zero data)."""
+    if amax == 0 or safe[0] <= amax <= safe[1]:
+        return 0
+    return -math.frexp(amax)[1]
+
+
+def times_pow2(x, e: int):
+    """``x * 2**e`` (numpy array or torch tensor, any ``e``), exact unless the result leaves the range of the
+    dtype. The product is formed in float64 in steps of at most ``2**1000`` (each factor representable) and cast
+    back, so a float32 ``x`` keeps its dtype and its exact scaled value."""
+    if e == 0:
+        return x
+    wide = x.astype(np.float64) if isinstance(x, np.ndarray) else x.double()
+    step = 1000 if e > 0 else -1000
+    left = e
+    with np.errstate(over="ignore", under="ignore"):  # over/underflow is detected by the caller (unscale)
+        while left != 0:
+            k = step if abs(left) > 1000 else left
+            wide = wide * math.ldexp(1.0, k)
+            left -= k
+    if isinstance(x, np.ndarray):
+        return np.ascontiguousarray(wide.astype(x.dtype, copy=False))
+    return wide.to(x.dtype).contiguous()
+
+
+def unscale(dist, e: int, metric: str, amax: float):
+    """Distances of rows scaled by ``2**e`` back to the original scale (numpy or torch, float64).
+
+    ``euclidean`` distances are multiplied by ``2**-e``, ``sqeuclidean`` by ``2**-2e``; ``cosine`` is unchanged.
+    Raises ``ValueError`` when a non-zero distance leaves float64's normal range (overflow to inf, or underflow
+    below 2.2e-308 where precision is lost), naming the metric and the inputs' largest magnitude.
+    """
+    if e == 0 or metric == "cosine":
+        return dist
+    back = times_pow2(dist, -e if metric == "euclidean" else -2 * e)
+    nonzero = dist != 0
+    over = (back == math.inf) & nonzero
+    bad = over | ((abs(back) < _TINY) & nonzero)
+    if bool(bad.any()):
+        kind = "overflow" if bool(over.any()) else "underflow"
+        other = " or 'euclidean'" if metric == "sqeuclidean" else ""
+        raise ValueError(f"metric={metric!r}: the distances of these inputs (largest |value| {amax:.3g}) {kind} "
+                         f"float64's normal range, so they cannot be returned exactly; use metric='cosine' (which "
+                         f"does not depend on scale){other}, or rescale the features")
+    return back
+
+
+def prescale(arrays, safe: tuple[float, float] = SAFE_RANGE):
+    """``(scaled arrays, e, amax)``: every array times the one power of two ``2**e`` chosen from the largest
+    magnitude ``amax`` of all of them (:func:`range_exponent`); arrays are returned unchanged when ``e == 0``."""
+    amax = 0.0
+    for x in arrays:
+        if isinstance(x, np.ndarray):
+            amax = max(amax, float(np.max(np.abs(x))) if x.size else 0.0)
+        else:
+            amax = max(amax, float(x.detach().abs().max()) if x.numel() else 0.0)
+    e = range_exponent(amax, safe)
+    return [times_pow2(x, e) for x in arrays], e, amax
 
 
 def _blas_threads():
@@ -149,8 +220,17 @@ def segmented_nearest(tgt: np.ndarray, off_t: np.ndarray, src: np.ndarray | None
     Returns
     -------
     ``(dist_ts, idx_ts)`` of shapes (n_t, M_s), plus ``(dist_st, idx_st)`` (n_s, M_t) when ``both`` and not
-    the same stack. ``dist`` is float64, ``idx`` indexes rows of the source stack.
+    the same stack. ``dist`` is float64, ``idx`` indexes rows of the source stack. Rows of extreme magnitude are
+    rescaled by a power of two first and the distances scaled back (module docstring).
     """
+    same = src is None
+    scaled, e, amax = prescale([tgt] if same else [tgt, src])
+    tgt, src = scaled[0], (None if same else scaled[1])
+    result = _segmented_nearest(tgt, off_t, src, off_s, metric=metric, both=both, tile=tile, gemm=gemm)
+    return tuple(unscale(r, e, metric, amax) if k % 2 == 0 else r for k, r in enumerate(result))
+
+
+def _segmented_nearest(tgt, off_t, src, off_s, *, metric, both, tile, gemm):
     C = native()
     same = src is None
     if same:

@@ -115,9 +115,17 @@ def kendall_tau(distance, gains, *, exclude_diagonal: bool = True) -> float:
     """Kendall tau between closeness (``-distance``) and transfer gain over the pairs with a gain (Table 8).
 
     Positive values mean that closer sources transfer better. NaN gains (and, by default, the diagonal)
-    are ignored. Uses ``scipy.stats.kendalltau`` (tau-b, ties handled).
+    are ignored. The statistic is :func:`tasklens.metrics.kendall_tau` (tau-b, ties handled) of the kept pairs;
+    NaN when either side is constant on them.
+
+    Examples
+    --------
+    >>> d = [[0.0, 1.0, 2.0], [1.0, 0.0, 3.0], [2.0, 3.0, 0.0]]
+    >>> g = [[float("nan"), 5.0, 1.0], [4.0, float("nan"), -2.0], [0.5, -1.0, float("nan")]]
+    >>> round(kendall_tau(d, g), 6)
+    0.894427
     """
-    from scipy.stats import kendalltau
+    from ..metrics.ranking import kendall_tau as tau_b
 
     dist = np.asarray(check_array(distance, "distance", ndim=2), dtype=np.float64)
     g = np.asarray(check_array(gains, "gains", shape=dist.shape, finite=False), dtype=np.float64)
@@ -126,26 +134,59 @@ def kendall_tau(distance, gains, *, exclude_diagonal: bool = True) -> float:
         keep &= ~np.eye(dist.shape[0], dtype=bool)
     if keep.sum() < 2:
         raise ValueError("gains: need at least two non-NaN off-diagonal entries to correlate")
-    return float(kendalltau(-dist[keep], g[keep]).statistic)
+    return float(tau_b(-dist[keep], g[keep]))
+
+
+def _text_colour(rgba) -> str:
+    """Black or white, whichever reads better on a cell of colour ``rgba`` (WCAG relative luminance)."""
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3]]
+    luminance = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    # contrast with black (L + 0.05) / 0.05 against white 1.05 / (L + 0.05): equal at L ~= 0.179
+    return "black" if luminance > 0.179 else "white"
+
+
+def _fit_title(ax, title: str) -> None:
+    """Set ``title`` wrapped onto as many lines as needed to fit the figure's width."""
+    import textwrap
+
+    fig = ax.figure
+    ax.set_title(title)
+    fig.canvas.draw()
+    width = fig.get_window_extent().width
+    text = ax.title
+
+    def fits() -> bool:
+        box = text.get_window_extent()
+        return box.x0 >= 0 and box.x1 <= width
+
+    for chars in range(max(len(title), 1), 9, -1):
+        if fits():
+            return
+        text.set_text("\n".join(textwrap.wrap(title, chars)))
+    while not fits() and text.get_fontsize() > 5:  # very narrow figures: shrink the font as well
+        text.set_fontsize(text.get_fontsize() - 1)
 
 
 def plot_distance_heatmap(matrix, names: Sequence[str] | None = None, *, ax=None, annotate: bool = True,
                           title: str = "Domain distance D(T|S) (rows: targets, columns: sources)"):
-    """Fig. 8-style heatmap of an (M, M) distance matrix; lighter = closer. Returns the matplotlib Figure."""
+    """Fig. 8-style heatmap of an (M, M) distance matrix; lighter = closer. Returns the matplotlib Figure.
+
+    The title is wrapped to fit the figure; the numbers written in the cells (``annotate``, up to 30 datasets)
+    are black on light cells and white on dark ones (by the cell colour's relative luminance).
+    """
     import matplotlib
 
+    m = np.asarray(check_array(matrix, "matrix", ndim=2, finite=False), dtype=np.float64)
+    if names is not None and len(names) != m.shape[0]:
+        raise ValueError(f"names: expected {m.shape[0]} names, got {len(names)}")
     if ax is None:
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
-        m = np.asarray(check_array(matrix, "matrix", ndim=2, finite=False))
         size = max(4.0, 0.45 * m.shape[0] + 2)
         fig, ax = plt.subplots(figsize=(size + 1, size))
     else:
         fig = ax.figure
-    m = np.asarray(check_array(matrix, "matrix", ndim=2, finite=False), dtype=np.float64)
-    if names is not None and len(names) != m.shape[0]:
-        raise ValueError(f"names: expected {m.shape[0]} names, got {len(names)}")
     shown = m.copy()
     np.fill_diagonal(shown, np.nan)  # the diagonal is 0 by construction; keep it out of the colour scale
     im = ax.imshow(shown, cmap="viridis_r")
@@ -155,11 +196,13 @@ def plot_distance_heatmap(matrix, names: Sequence[str] | None = None, *, ax=None
     ax.set_yticks(range(m.shape[0]), labels=labels)
     ax.set_xlabel("source")
     ax.set_ylabel("target")
-    ax.set_title(title)
     if annotate and m.shape[0] <= 30:
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
                 if i != j:
-                    ax.text(j, i, f"{m[i, j]:.2g}", ha="center", va="center", fontsize=6)
+                    colour = _text_colour(im.cmap(im.norm(shown[i, j]))) if np.isfinite(shown[i, j]) else "black"
+                    ax.text(j, i, f"{m[i, j]:.2g}", ha="center", va="center", fontsize=6, color=colour)
+    fig.tight_layout()
+    _fit_title(ax, title)
     fig.tight_layout()
     return fig
