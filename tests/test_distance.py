@@ -394,3 +394,60 @@ def test_cuda_matches_cpu(metric, rng):
     for method in ("source_to_target", "symmetric"):
         assert domain_distance(t, s, method=method, metric=metric) == pytest.approx(
             domain_distance(ds[0], ds[3], method=method, metric=metric), rel=1e-5)
+
+
+# ------------------------------------------------------------------- the CUDA glue, against emulated kernels
+
+def _emulated_call(op, be, *args, dtype=None):
+    """numpy stand-ins for the three CUDA ops, with the kernels' contracts (cuda/distance.cu), on CPU tensors."""
+    torch = pytest.importorskip("torch")
+    if op == "distance_segmin":
+        kt, ks, n_t, n_s, d, seg, n_seg, packed = args
+        assert dtype == "float32" and kt.dtype == ks.dtype == torch.float32 and seg.dtype == torch.int32
+        a, b = kt.numpy(), ks.numpy()
+        scores = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1, dtype=np.float32)
+        keys = (scores.view(np.uint32).astype(np.uint64) << np.uint64(32)) | np.arange(n_s, dtype=np.uint64)
+        out = packed.numpy().view(np.uint64)
+        for g in range(n_seg):
+            cols = seg.numpy() == g
+            out[:, g] = np.minimum(out[:, g], keys[:, cols].min(axis=1))
+        return None
+    if op == "distance_finalize":
+        tgt, inv_t, src, inv_s, packed, n_t, n_seg, d, metric, dist, index = args
+        assert dtype == tgt.dtype
+        j = (packed.numpy().view(np.uint64) & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        x = tgt.numpy().astype(np.float64) * (inv_t.numpy()[:, None] if torch.is_tensor(inv_t) else 1.0)
+        y = src.numpy().astype(np.float64) * (inv_s.numpy()[:, None] if torch.is_tensor(inv_s) else 1.0)
+        sq = ((x[:, None, :] - y[j]) ** 2).sum(-1)
+        dist.numpy()[:] = np.sqrt(sq) if metric == 0 else (0.5 * sq if metric == 2 else sq)
+        index.numpy()[:] = j
+        return None
+    if op == "distance_segment_mean":
+        dist, n_cols, off, n_seg, out = args
+        o = off.numpy()
+        out.numpy()[:] = np.add.reduceat(dist.numpy(), o[:-1], axis=0) / np.diff(o)[:, None]
+        return None
+    raise AssertionError(op)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("scale", [1.0, 1e200, 1e-301])
+def test_cuda_glue_with_emulated_kernels(monkeypatch, metric, scale, rng):
+    """domain/_cuda.py (range scaling, centred float32 keys, finalisation, row-order means) driven through
+    emulated kernels on the CPU: the same matrix and nearest rows as the CPU engine."""
+    torch = pytest.importorskip("torch")
+    from tasklens import _dispatch
+    from tasklens.domain import _cuda
+
+    monkeypatch.setattr(_dispatch, "call", _emulated_call)
+    if metric == "sqeuclidean" and scale != 1.0:
+        return  # out of float64's range: an error on both paths (test_extreme_scales_sqeuclidean...)
+    ds = [rng.standard_normal((n, 5)) * scale + 0.3 * k * scale for k, n in enumerate([30, 1, 45])]
+    be = _dispatch.Backend("torch", "cpu", "float64")
+    off = np.array([0, 30, 31, 76])
+    got = _cuda.matrix_cuda([torch.from_numpy(x) for x in ds], off, metric, be)
+    np.testing.assert_allclose(got.numpy(), domain_distance_matrix(ds, metric=metric), rtol=1e-5)
+    d, i = _cuda.nearest_cuda(torch.from_numpy(ds[0]), torch.from_numpy(ds[2]), metric, be)
+    rd, ri = nearest(ds[0], ds[2], metric=metric)
+    np.testing.assert_allclose(d.numpy(), rd, rtol=1e-5)
+    assert (i.numpy() == ri).mean() > 0.9

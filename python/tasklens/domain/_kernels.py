@@ -124,13 +124,19 @@ def segment_ids(offsets: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(len(offsets) - 1, dtype=np.int32), np.diff(offsets)).astype(np.int32)
 
 
+def zero_row_error(name: str, row: int, x) -> ValueError:
+    """The error for a row without a direction (cosine metric); shared by the CPU and CUDA paths."""
+    return ValueError(f"{name}: row {row} is all zeros (or too small next to the largest row to have a direction "
+                      f"in float64), which has no cosine distance; drop zero rows or use metric='euclidean' "
+                      f"(shape {tuple(x.shape)}, dtype {str(x.dtype).replace('torch.', '')})")
+
+
 def inverse_norms(x: np.ndarray, name: str) -> np.ndarray:
-    """1/|x_i| in float64 (cosine metric); zero rows have no direction and are rejected."""
+    """1/|x_i| in float64 (cosine metric); zero rows have no direction and are rejected. ``x`` is range-scaled
+    (:func:`prescale`), so a norm is zero only for an all-zero row (or one below 2**-1074 of the largest)."""
     norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
     if np.any(norms == 0):
-        bad = int(np.flatnonzero(norms == 0)[0])
-        raise ValueError(f"{name}: row {bad} is all zeros, which has no cosine distance; "
-                         f"drop zero rows or use metric='euclidean' (shape {x.shape}, dtype {x.dtype})")
+        raise zero_row_error(name, int(np.flatnonzero(norms == 0)[0]), x)
     return 1.0 / norms
 
 
