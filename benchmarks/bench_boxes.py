@@ -225,7 +225,7 @@ def main(argv=None):
                            f"{'skipped':>9} {'-':>8}")
                         + f" | {ours['peak'] / 2**20:>11.1f} "
                         + (f"{ref['peak'] / 2**20:>8.0f} {ref['peak'] / max(ours['peak'], 1):>8.1f}x" if ref else
-                           f"{'(~' + format(ref_gb, '.0f') + ' GB)':>8} {'-':>9}"))
+                           f"{('(~' + format(ref_gb, '.0f') + ' GB)') if reference else 'n/a':>8} {'-':>9}"))
                 print(line, flush=True)
                 rows.append((n, k, mode, ours, ref))
     if reference and any(r[4] is None for r in rows):

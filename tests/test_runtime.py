@@ -71,3 +71,23 @@ def test_info_says_no_gpu_plainly():
     assert facts["gpu"] == gpu_status(facts["cuda_compiled"], facts["cuda_devices"], facts["cuda_note"])
     for key in ("version", "cuda_compiled", "cuda_devices", "cuda_note", "num_threads"):  # the keys the CLI shows
         assert key in facts
+
+
+def test_cuda_class_sum_scratch_is_bounded():
+    """The CUDA H-score class sums used up to 64 row segments of targets x classes x features float64 partial
+    sums whatever C was (C=20k, F=768: about 8 GB a block); with ``classes`` the segments keep the scratch
+    under 256 MiB (one segment at least). Host-side sizing, so it runs in any CUDA build, GPU or not."""
+    from tasklens._native import native
+
+    C = native()
+    if not C.cuda_compiled:
+        pytest.skip("tasklens built without CUDA kernels")
+    seg = C.hscore_class_sum_segments_cuda
+    limit = 256 << 20
+    for rows, f, t, c in [(8192, 768, 1, 20000), (8192, 512, 100, 100), (8192, 64, 1, 10), (100, 4096, 3, 5000)]:
+        s = seg(rows, f, t, c)
+        assert 1 <= s <= min(64, rows)
+        assert s == 1 or s * t * c * f * 8 <= limit
+    assert seg(8192, 768, 1, 20000) == 2
+    assert seg(8192, 768, 1) == seg(8192, 768, 1, 1) == 64  # the former count when classes is not given
+    assert seg(8192, 768, 4, 10**6) == 1

@@ -38,6 +38,7 @@ import math
 
 import numpy as np
 
+from .._dispatch import Backend, call
 from .._native import native
 from .._threads import get_num_threads
 
@@ -47,6 +48,8 @@ _CHUNK = 8192
 #: Largest magnitudes inside this range are used as given; outside it rows are rescaled by a power of two.
 SAFE_RANGE = (2.0 ** -100, 2.0 ** 100)
 _TINY = np.finfo(np.float64).tiny
+#: The engine works on numpy arrays on the CPU (callers convert once and return ``be.out(...)``).
+_HOST = Backend("numpy", "cpu", "float32")
 
 
 def range_exponent(amax: float, safe: tuple[float, float] = SAFE_RANGE) -> int:
@@ -237,7 +240,6 @@ def segmented_nearest(tgt: np.ndarray, off_t: np.ndarray, src: np.ndarray | None
 
 
 def _segmented_nearest(tgt, off_t, src, off_s, *, metric, both, tile, gemm):
-    C = native()
     same = src is None
     if same:
         src, off_s = tgt, off_t
@@ -264,15 +266,15 @@ def _segmented_nearest(tgt, off_t, src, off_s, *, metric, both, tile, gemm):
                 if out.shape[1] != buf.shape[1]:
                     out = np.empty((a.shape[0], b.shape[0]), dtype=np.float32)
                 if gemm == "native":
-                    C.distance_tile_dot(a, b, out)
+                    call("distance_tile_dot", _HOST, a, b, out)
                 else:
                     np.matmul(a, b.T, out=out)
-                C.distance_reduce_rows(out, i0, j0, ps.norm32, ps.segments, off_s, st_t)
+                call("distance_reduce_rows", _HOST, out, i0, j0, ps.norm32, ps.segments, off_s, st_t)
                 if same and j0 != i0:
-                    C.distance_reduce_cols(out, i0, j0, pt.norm32, pt.segments, off_t, st_t)
+                    call("distance_reduce_cols", _HOST, out, i0, j0, pt.norm32, pt.segments, off_t, st_t)
                 elif st_s is not None:
-                    C.distance_reduce_cols(out, i0, j0, pt.norm32, pt.segments, off_t, st_s)
-    result = C.distance_finalize(st_t, tgt, inv_t, src, inv_s, off_s, code)
+                    call("distance_reduce_cols", _HOST, out, i0, j0, pt.norm32, pt.segments, off_t, st_s)
+    result = call("distance_finalize", _HOST, st_t, tgt, inv_t, src, inv_s, off_s, code)
     if st_s is not None:
-        result = result + C.distance_finalize(st_s, src, inv_s, tgt, inv_t, off_t, code)
+        result = result + call("distance_finalize", _HOST, st_s, src, inv_s, tgt, inv_t, off_t, code)
     return result
