@@ -137,3 +137,15 @@ def test_cli_distance(tmp_path, fmt, rng, capsys):
     assert (tmp_path / "h.png").exists()
     assert cli_main(["distance", str(tmp_path / "missing.npy"), "-o", str(out)]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_output_rule_torch_in_torch_out(rng):
+    torch = pytest.importorskip("torch")
+    s, b = rng.random((3, 4)) + 0.5, rng.random(3) + 0.5
+    r = relative_transfer_gain(torch.from_numpy(s), torch.from_numpy(b))
+    assert isinstance(r, torch.Tensor) and r.dtype == torch.float64
+    np.testing.assert_array_equal(r.numpy(), relative_transfer_gain(s, b))
+    d, g = rng.random((4, 4)), rng.normal(size=(4, 4))
+    t = kendall_tau(torch.from_numpy(d), torch.from_numpy(g))
+    assert isinstance(t, torch.Tensor) and t.ndim == 0 and float(t) == kendall_tau(d, g)
+    assert type(kendall_tau(d, g)) is float

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import _dispatch
 from .._validation import check_array
 
 LEVELS = ("VP", "P", "I", "N")
@@ -29,6 +30,10 @@ def relative_transfer_gain(scores, baseline, *, lower_is_better: bool = False) -
     baseline : (M_t,) — ``m(T|ILSVRC)`` of each target fine-tuned from the baseline (non-zero).
     lower_is_better : multiply by -1 (e.g. depth-estimation errors).
 
+    Returns
+    -------
+    (M_t, M_s) float64, numpy (or torch on the input's device for torch input).
+
     Examples
     --------
     >>> relative_transfer_gain([[0.55, 0.45]], [0.5]).round(6).tolist()
@@ -36,15 +41,19 @@ def relative_transfer_gain(scores, baseline, *, lower_is_better: bool = False) -
     """
     s = check_array(scores, "scores", ndim=2, finite=False)
     b = check_array(baseline, "baseline", shape=(s.shape[0],))
-    if np.any(np.asarray(b) == 0):
-        raise ValueError(f"baseline: must be non-zero, got {np.asarray(b).tolist()}")
-    r = (np.asarray(s, dtype=np.float64) / np.asarray(b, dtype=np.float64)[:, None] - 1.0) * 100.0
-    return -r if lower_is_better else r
+    be = _dispatch.backend_of(scores=s, baseline=b)
+    s, b = _dispatch.to_host(s).astype(np.float64), _dispatch.to_host(b).astype(np.float64)
+    if np.any(b == 0):
+        raise ValueError(f"baseline: must be non-zero, got {b.tolist()}")
+    r = (s / b[:, None] - 1.0) * 100.0
+    return be.out(-r if lower_is_better else r)
 
 
 def classify_gain(gain) -> np.ndarray:
-    """Transfer-effect levels: "VP" (r > 10), "P" (2 < r <= 10), "N" (r < -2), "I" (otherwise), "" for NaN."""
-    g = np.asarray(check_array(gain, "gain", finite=False), dtype=np.float64)
+    """Transfer-effect levels: "VP" (r > 10), "P" (2 < r <= 10), "N" (r < -2), "I" (otherwise), "" for NaN.
+
+    Returns a numpy string array for any input (text has no torch dtype)."""
+    g = _dispatch.to_host(check_array(gain, "gain", finite=False)).astype(np.float64)
     out = np.full(g.shape, "I", dtype="<U2")
     out[g > 2] = "P"
     out[g > 10] = "VP"
@@ -54,8 +63,8 @@ def classify_gain(gain) -> np.ndarray:
 
 
 def _masks(same_domain, same_task, shape):
-    dom = np.asarray(same_domain, dtype=bool)
-    task = np.ones(shape, bool) if same_task is None else np.asarray(same_task, dtype=bool)
+    dom = _dispatch.to_host(same_domain).astype(bool)
+    task = np.ones(shape, bool) if same_task is None else _dispatch.to_host(same_task).astype(bool)
     if dom.shape != shape or task.shape != shape:
         raise ValueError(f"same_domain/same_task: expected boolean arrays of shape {shape} like gains, got "
                          f"{dom.shape} and {task.shape}")
@@ -88,7 +97,7 @@ def transfer_table(gains, same_domain, same_task=None):
     """
     import pandas as pd
 
-    g = np.asarray(check_array(gains, "gains", ndim=2, finite=False), dtype=np.float64)
+    g = _dispatch.to_host(check_array(gains, "gains", ndim=2, finite=False)).astype(np.float64)
     rows = []
     for dn, tn, mask in _masks(same_domain, same_task, g.shape):
         rows.append({"image domain": dn, "task type": tn, **_percentages(g[mask & ~np.isnan(g)])})
@@ -102,7 +111,7 @@ def best_source_table(gains, same_domain, same_task=None):
     """
     import pandas as pd
 
-    g = np.asarray(check_array(gains, "gains", ndim=2, finite=False), dtype=np.float64)
+    g = _dispatch.to_host(check_array(gains, "gains", ndim=2, finite=False)).astype(np.float64)
     rows = []
     for dn, tn, mask in _masks(same_domain, same_task, g.shape):
         masked = np.where(mask & ~np.isnan(g), g, -np.inf)
@@ -116,7 +125,7 @@ def kendall_tau(distance, gains, *, exclude_diagonal: bool = True) -> float:
 
     Positive values mean that closer sources transfer better. NaN gains (and, by default, the diagonal)
     are ignored. The statistic is :func:`tasklens.metrics.kendall_tau` (tau-b, ties handled) of the kept pairs;
-    NaN when either side is constant on them.
+    NaN when either side is constant on them. A Python float (a 0-d float64 tensor for torch input).
 
     Examples
     --------
@@ -127,14 +136,16 @@ def kendall_tau(distance, gains, *, exclude_diagonal: bool = True) -> float:
     """
     from ..metrics.ranking import kendall_tau as tau_b
 
-    dist = np.asarray(check_array(distance, "distance", ndim=2), dtype=np.float64)
-    g = np.asarray(check_array(gains, "gains", shape=dist.shape, finite=False), dtype=np.float64)
+    dist = check_array(distance, "distance", ndim=2)
+    g = check_array(gains, "gains", shape=tuple(dist.shape), finite=False)
+    be = _dispatch.backend_of(distance=dist, gains=g)
+    dist, g = _dispatch.to_host(dist).astype(np.float64), _dispatch.to_host(g).astype(np.float64)
     keep = ~np.isnan(g)
     if exclude_diagonal and dist.shape[0] == dist.shape[1]:
         keep &= ~np.eye(dist.shape[0], dtype=bool)
     if keep.sum() < 2:
         raise ValueError("gains: need at least two non-NaN off-diagonal entries to correlate")
-    return float(tau_b(-dist[keep], g[keep]))
+    return be.out(float(tau_b(-dist[keep], g[keep])))
 
 
 def _text_colour(rgba) -> str:
@@ -176,7 +187,7 @@ def plot_distance_heatmap(matrix, names: Sequence[str] | None = None, *, ax=None
     """
     import matplotlib
 
-    m = np.asarray(check_array(matrix, "matrix", ndim=2, finite=False), dtype=np.float64)
+    m = _dispatch.to_host(check_array(matrix, "matrix", ndim=2, finite=False)).astype(np.float64)
     if names is not None and len(names) != m.shape[0]:
         raise ValueError(f"names: expected {m.shape[0]} names, got {len(names)}")
     if ax is None:
