@@ -105,11 +105,13 @@ def prescale(arrays, safe: tuple[float, float] = SAFE_RANGE):
     """``(scaled arrays, e, amax)``: every array times the one power of two ``2**e`` chosen from the largest
     magnitude ``amax`` of all of them (:func:`range_exponent`); arrays are returned unchanged when ``e == 0``."""
     amax = 0.0
-    for x in arrays:
+    for x in arrays:  # max and -min: no full-size |x| temporary
         if isinstance(x, np.ndarray):
-            amax = max(amax, float(np.max(np.abs(x))) if x.size else 0.0)
-        else:
-            amax = max(amax, float(x.detach().abs().max()) if x.numel() else 0.0)
+            if x.size:
+                amax = max(amax, float(x.max()), -float(x.min()))
+        elif x.numel():
+            lo, hi = x.detach().aminmax()
+            amax = max(amax, float(hi), -float(lo))
     e = range_exponent(amax, safe)
     return [times_pow2(x, e) for x in arrays], e, amax
 
