@@ -4,6 +4,11 @@
 // shared memory); the dense backward gives each (row of a, dimension) and each (row of b, dimension) to one
 // thread that sums over the other side in a fixed order; the paired backward walks each row's pairs in
 // the stable order prepared by the caller. Sums are accumulated in double, as on the CPU.
+//
+// Shared tiles are padded by one element per row ([kTile][kDimChunk + 1], [rows][kPairTile + 1]): a row stride of
+// 33 words (float) or 66 words (double) puts the 16 rows that a half-warp reads at one dimension in distinct banks
+// (unpadded, all 16 fell into one bank). Grids: blockIdx.y is at most 65,535 per launch; the launchers loop over
+// chunks of row tiles (dense forward) and of dimension chunks (dense backward).
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -24,9 +29,11 @@ constexpr int kThreads = 256;
 constexpr int kTile = 16;    // dense forward: kTile x kTile pairs per block
 constexpr int kDimChunk = 32;  // dimensions staged in shared memory at a time
 constexpr int kPairTile = 32;  // dense backward: columns (or rows) of the other side staged per step
+constexpr int kPairStride = kPairTile + 1;  // padded row stride of the staged gradients
+constexpr index_t kMaxGridY = 65535;       // gridDim.y limit
 
 template <class F>
-void with_dtype_mode(int dtype, int mode, F&& f) {
+void with_dtype_mode(DType dtype, int mode, F&& f) {
   auto by_mode = [&](auto t) {
     using T = decltype(t);
     switch (mode) {
@@ -36,9 +43,9 @@ void with_dtype_mode(int dtype, int mode, F&& f) {
       default: throw std::invalid_argument("tasklens boxes CUDA: unknown mode " + std::to_string(mode));
     }
   };
-  if (dtype == 0) by_mode(float());
-  else if (dtype == 1) by_mode(double());
-  else throw std::invalid_argument("tasklens boxes CUDA: unknown dtype code " + std::to_string(dtype));
+  if (dtype == DType::float32) by_mode(float());
+  else if (dtype == DType::float64) by_mode(double());
+  else throw std::invalid_argument("tasklens boxes CUDA: unknown dtype code " + std::to_string(int(dtype)));
 }
 
 template <class T>
@@ -110,11 +117,12 @@ __global__ void intersection_backward_kernel(const T* lo_a, const T* hi_a, const
 // staged in shared memory kDimChunk dimensions at a time.
 template <int MODE, class T>
 __global__ void containment_kernel(const T* lo_a, const T* hi_a, index_t n, const T* lo_b, const T* hi_b,
-                                   index_t m, index_t k, Params<T> p, bool log_out, T* out) {
-  __shared__ T s_la[kTile][kDimChunk], s_ha[kTile][kDimChunk], s_lb[kTile][kDimChunk], s_hb[kTile][kDimChunk];
+                                   index_t m, index_t k, Params<T> p, bool log_out, index_t row_base, T* out) {
+  __shared__ T s_la[kTile][kDimChunk + 1], s_ha[kTile][kDimChunk + 1], s_lb[kTile][kDimChunk + 1],
+      s_hb[kTile][kDimChunk + 1];
   __shared__ double s_lva[kTile];
   const int tx = threadIdx.x, ty = threadIdx.y;
-  const index_t i0 = index_t(blockIdx.y) * kTile, j0 = index_t(blockIdx.x) * kTile;
+  const index_t i0 = row_base + index_t(blockIdx.y) * kTile, j0 = index_t(blockIdx.x) * kTile;
   const index_t i = i0 + ty, j = j0 + tx;
   if (tx == 0) s_lva[ty] = i < n ? row_log_volume<MODE>(lo_a + i * k, hi_a + i * k, k, p) : 0.0;
   double s = 0.0;
@@ -148,15 +156,17 @@ __global__ void containment_kernel(const T* lo_a, const T* hi_a, index_t n, cons
 template <int MODE, bool SIDE_A, class T>
 __global__ void containment_backward_kernel(const T* lo_a, const T* hi_a, index_t n, const T* lo_b, const T* hi_b,
                                             index_t m, index_t k, const T* out, const T* grad, Params<T> p,
-                                            bool log_out, int rows_per_block, int dims_per_block, T* g_lo, T* g_hi) {
+                                            bool log_out, int rows_per_block, int dims_per_block, index_t dim_base,
+                                            T* g_lo, T* g_hi) {
   extern __shared__ unsigned char smem[];
-  double* s_g = reinterpret_cast<double*>(smem);                       // [rows_per_block][kPairTile]
-  T* s_lo = reinterpret_cast<T*>(s_g + rows_per_block * kPairTile);   // [kPairTile][dims_per_block]
+  double* s_g = reinterpret_cast<double*>(smem);                         // [rows_per_block][kPairStride]
+  T* s_lo = reinterpret_cast<T*>(s_g + rows_per_block * kPairStride);   // [kPairTile][dims_per_block]
   T* s_hi = s_lo + kPairTile * dims_per_block;
   const int tid = threadIdx.x;
   const int r = tid / dims_per_block, dl = tid % dims_per_block;
   const index_t own = index_t(blockIdx.x) * rows_per_block + r;  // owned row (of a or of b)
-  const index_t d = index_t(blockIdx.y) * dims_per_block + dl;
+  const index_t dim0 = dim_base + index_t(blockIdx.y) * dims_per_block;
+  const index_t d = dim0 + dl;
   const index_t n_own = SIDE_A ? n : m, n_other = SIDE_A ? m : n;
   const bool active = r < rows_per_block && own < n_own && d < k;
   const T* own_lo = SIDE_A ? lo_a : lo_b;
@@ -178,11 +188,11 @@ __global__ void containment_backward_kernel(const T* lo_a, const T* hi_a, index_
         const index_t ij = SIDE_A ? o * m + (t0 + cc) : (t0 + cc) * m + o;
         g = log_out ? double(grad[ij]) : double(grad[ij]) * double(out[ij]);
       }
-      s_g[rr * kPairTile + cc] = g;
+      s_g[rr * kPairStride + cc] = g;
     }
     for (int e = tid; e < kPairTile * dims_per_block; e += n_threads) {
       const int cc = e / dims_per_block, dd = e % dims_per_block;
-      const index_t dg = index_t(blockIdx.y) * dims_per_block + dd;
+      const index_t dg = dim0 + dd;
       const bool ok = cc < tc && dg < k;
       s_lo[e] = ok ? oth_lo[(t0 + cc) * k + dg] : T(0);
       s_hi[e] = ok ? oth_hi[(t0 + cc) * k + dg] : T(0);
@@ -190,7 +200,7 @@ __global__ void containment_backward_kernel(const T* lo_a, const T* hi_a, index_
     __syncthreads();
     if (active) {
       for (int c = 0; c < tc; ++c) {
-        const double g = s_g[r * kPairTile + c];
+        const double g = s_g[r * kPairStride + c];
         if (g == 0.0) continue;
         total += g;
         const T ol = s_lo[c * dims_per_block + dl], oh = s_hi[c * dims_per_block + dl];
@@ -277,7 +287,7 @@ __global__ void pairs_backward_kernel(const T* lo_a, const T* hi_a, const T* lo_
 
 // ------------------------------------------------------------------------------------------- launchers
 
-void log_volume(int dtype, std::uintptr_t lo, std::uintptr_t hi, index_t n, index_t k, const Options& o,
+void log_volume(DType dtype, std::uintptr_t lo, std::uintptr_t hi, index_t n, index_t k, const Options& o,
                 std::uintptr_t out, int device, std::uintptr_t stream) {
   if (n == 0) return;
   DeviceGuard guard(device);
@@ -290,7 +300,7 @@ void log_volume(int dtype, std::uintptr_t lo, std::uintptr_t hi, index_t n, inde
   check_launch();
 }
 
-void log_volume_backward(int dtype, std::uintptr_t lo, std::uintptr_t hi, std::uintptr_t grad, index_t n,
+void log_volume_backward(DType dtype, std::uintptr_t lo, std::uintptr_t hi, std::uintptr_t grad, index_t n,
                          index_t k, const Options& o, std::uintptr_t g_lo, std::uintptr_t g_hi, int device,
                          std::uintptr_t stream) {
   if (n * k == 0) return;
@@ -305,7 +315,7 @@ void log_volume_backward(int dtype, std::uintptr_t lo, std::uintptr_t hi, std::u
   check_launch();
 }
 
-void intersection(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, std::uintptr_t lo_b, std::uintptr_t hi_b,
+void intersection(DType dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, std::uintptr_t lo_b, std::uintptr_t hi_b,
                   index_t n, index_t k, const Options& o, std::uintptr_t lo, std::uintptr_t hi, int device,
                   std::uintptr_t stream) {
   if (n * k == 0) return;
@@ -320,7 +330,7 @@ void intersection(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, std::uint
   check_launch();
 }
 
-void intersection_backward(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, std::uintptr_t lo_b,
+void intersection_backward(DType dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, std::uintptr_t lo_b,
                            std::uintptr_t hi_b, std::uintptr_t g_lo, std::uintptr_t g_hi, index_t n, index_t k,
                            const Options& o, std::uintptr_t g_lo_a, std::uintptr_t g_hi_a, std::uintptr_t g_lo_b,
                            std::uintptr_t g_hi_b, int device, std::uintptr_t stream) {
@@ -336,23 +346,26 @@ void intersection_backward(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, 
   check_launch();
 }
 
-void containment(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n, std::uintptr_t lo_b,
+void containment(DType dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n, std::uintptr_t lo_b,
                  std::uintptr_t hi_b, index_t m, index_t k, const Options& o, std::uintptr_t out, int device,
                  std::uintptr_t stream) {
   if (n == 0 || m == 0) return;
   DeviceGuard guard(device);
   const dim3 block(kTile, kTile);
-  const dim3 grid(blocks_for(m, kTile), blocks_for(n, kTile));
+  const index_t row_tiles = (n + kTile - 1) / kTile;
   with_dtype_mode(dtype, o.mode, [&](auto t, auto M) {
     using T = decltype(t);
     const auto p = make_params<T>(o.mode, o.volume_temperature, o.intersection_temperature);
-    containment_kernel<decltype(M)::value, T><<<grid, block, 0, as_stream(stream)>>>(
-        cp<T>(lo_a), cp<T>(hi_a), n, cp<T>(lo_b), cp<T>(hi_b), m, k, p, o.log, mp<T>(out));
+    for (index_t t0 = 0; t0 < row_tiles; t0 += kMaxGridY) {  // gridDim.y <= 65535: chunks of row tiles
+      const dim3 grid(blocks_for(m, kTile), unsigned(std::min(kMaxGridY, row_tiles - t0)));
+      containment_kernel<decltype(M)::value, T><<<grid, block, 0, as_stream(stream)>>>(
+          cp<T>(lo_a), cp<T>(hi_a), n, cp<T>(lo_b), cp<T>(hi_b), m, k, p, o.log, t0 * kTile, mp<T>(out));
+      check_launch();
+    }
   });
-  check_launch();
 }
 
-void containment_backward(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n, std::uintptr_t lo_b,
+void containment_backward(DType dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n, std::uintptr_t lo_b,
                           std::uintptr_t hi_b, index_t m, index_t k, std::uintptr_t out, std::uintptr_t grad,
                           const Options& o, std::uintptr_t g_lo_a, std::uintptr_t g_hi_a, std::uintptr_t g_lo_b,
                           std::uintptr_t g_hi_b, int device, std::uintptr_t stream) {
@@ -364,24 +377,29 @@ void containment_backward(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, i
     using T = decltype(t);
     constexpr int MODE = decltype(M)::value;
     const auto p = make_params<T>(o.mode, o.volume_temperature, o.intersection_temperature);
-    const size_t smem = size_t(rows) * kPairTile * sizeof(double) + 2 * size_t(kPairTile) * dims * sizeof(T);
-    if (n > 0) {
-      const dim3 grid(blocks_for(n, rows), unsigned((k + dims - 1) / dims));
-      containment_backward_kernel<MODE, true, T><<<grid, rows * dims, smem, as_stream(stream)>>>(
-          cp<T>(lo_a), cp<T>(hi_a), n, cp<T>(lo_b), cp<T>(hi_b), m, k, cp<T>(out), cp<T>(grad), p, o.log, rows, dims,
-          mp<T>(g_lo_a), mp<T>(g_hi_a));
-    }
-    if (m > 0) {
-      const dim3 grid(blocks_for(m, rows), unsigned((k + dims - 1) / dims));
-      containment_backward_kernel<MODE, false, T><<<grid, rows * dims, smem, as_stream(stream)>>>(
-          cp<T>(lo_a), cp<T>(hi_a), n, cp<T>(lo_b), cp<T>(hi_b), m, k, cp<T>(out), cp<T>(grad), p, o.log, rows, dims,
-          mp<T>(g_lo_b), mp<T>(g_hi_b));
+    const size_t smem = size_t(rows) * kPairStride * sizeof(double) + 2 * size_t(kPairTile) * dims * sizeof(T);
+    const index_t dim_chunks = (k + dims - 1) / dims;
+    for (index_t c0 = 0; c0 < dim_chunks; c0 += kMaxGridY) {  // gridDim.y <= 65535: chunks of dimension chunks
+      const unsigned gy = unsigned(std::min(kMaxGridY, dim_chunks - c0));
+      if (n > 0) {
+        containment_backward_kernel<MODE, true, T><<<dim3(blocks_for(n, rows), gy), rows * dims, smem,
+                                                     as_stream(stream)>>>(
+            cp<T>(lo_a), cp<T>(hi_a), n, cp<T>(lo_b), cp<T>(hi_b), m, k, cp<T>(out), cp<T>(grad), p, o.log, rows,
+            dims, c0 * dims, mp<T>(g_lo_a), mp<T>(g_hi_a));
+        check_launch();
+      }
+      if (m > 0) {
+        containment_backward_kernel<MODE, false, T><<<dim3(blocks_for(m, rows), gy), rows * dims, smem,
+                                                      as_stream(stream)>>>(
+            cp<T>(lo_a), cp<T>(hi_a), n, cp<T>(lo_b), cp<T>(hi_b), m, k, cp<T>(out), cp<T>(grad), p, o.log, rows,
+            dims, c0 * dims, mp<T>(g_lo_b), mp<T>(g_hi_b));
+        check_launch();
+      }
     }
   });
-  check_launch();
 }
 
-void containment_pairs(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n, std::uintptr_t lo_b,
+void containment_pairs(DType dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n, std::uintptr_t lo_b,
                        std::uintptr_t hi_b, index_t m, index_t k, std::uintptr_t idx_a, std::uintptr_t idx_b,
                        index_t p, const Options& o, std::uintptr_t out, int device, std::uintptr_t stream) {
   if (p == 0) return;
@@ -396,7 +414,7 @@ void containment_pairs(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, inde
   check_launch();
 }
 
-void containment_pairs_backward(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n,
+void containment_pairs_backward(DType dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n,
                                 std::uintptr_t lo_b, std::uintptr_t hi_b, index_t m, index_t k,
                                 std::uintptr_t idx_a, std::uintptr_t idx_b, index_t p, std::uintptr_t order_a,
                                 std::uintptr_t offsets_a, std::uintptr_t order_b, std::uintptr_t offsets_b,

@@ -3,9 +3,18 @@
 // dataset, via 64-bit atomicMin on (score bits, index)), and the exact float64 re-scoring of the winners with
 // the same header math as the CPU (cpp/include/tasklens/distance_math.h).
 //
-// The GPU scores pairs in the difference form sum_k (x_k - y_k)^2 in float32, which has no cancellation: a
-// score's relative error is at most d * 2^-24, so the winner's exact distance is within that factor of the
-// true minimum (the CPU path is exact; see python/tasklens/domain/distance.py for the documented tolerance).
+// The GPU scores pairs in the difference form sum_k (x_k - y_k)^2 in float32 on rows that the caller centred and
+// scaled (python/tasklens/domain/_cuda.py), which has no cancellation; the winner's exact distance is within about
+// d * 2^-24 of the data's spread of the true minimum (the CPU path is exact; see domain/distance.py).
+//
+// Shared-memory layout: the staged columns are padded to kTile + 2 floats, so the staging stores (16 threads
+// walking k at a fixed row) land in 32 distinct banks; each thread owns target rows tr*4 + p and source columns
+// tc + 16 q (interleaved), so the reads of ys and the stores into scores are at most 2-way conflicted.
+//
+// Grids: blockIdx.y covers at most 65,535 row tiles per launch; the launcher loops over row chunks.
+//
+// The per-dataset means of the all-pairs matrix (segment_mean_kernel) are sums in row order, one thread per
+// (target dataset, source dataset): the same additions as numpy's add.reduceat on the CPU, no atomics.
 #include <cstdint>
 
 #include "cuda_common.cuh"
@@ -18,6 +27,8 @@ namespace {
 constexpr int kTile = 64;   // target rows and source rows per block
 constexpr int kDepth = 16;  // feature columns staged in shared memory per step
 constexpr int kThreads = 256;
+constexpr int kPad = 2;             // shared row padding of the staged columns (see the file comment)
+constexpr index_t kMaxGridY = 65535;  // gridDim.y limit
 
 __device__ __forceinline__ unsigned long long pack(float score, std::int64_t j) {
   return (static_cast<unsigned long long>(__float_as_uint(score)) << 32) | static_cast<unsigned int>(j);
@@ -26,13 +37,13 @@ __device__ __forceinline__ unsigned long long pack(float score, std::int64_t j) 
 template <class T>
 __global__ void segmin_kernel(const T* __restrict__ tgt, const T* __restrict__ src, index_t n_t, index_t n_s,
                               index_t d, const std::int32_t* __restrict__ seg_src, index_t n_seg,
-                              unsigned long long* __restrict__ packed) {
-  __shared__ float xs[kDepth][kTile];
-  __shared__ float ys[kDepth][kTile];
+                              index_t row_base, unsigned long long* __restrict__ packed) {
+  __shared__ float xs[kDepth][kTile + kPad];
+  __shared__ float ys[kDepth][kTile + kPad];
   __shared__ float scores[kTile][kTile + 1];
   const int tid = threadIdx.x;
-  const int tr = tid / 16, tc = tid % 16;  // each thread owns a 4 x 4 register tile
-  const index_t row0 = static_cast<index_t>(blockIdx.y) * kTile;
+  const int tr = tid / 16, tc = tid % 16;  // each thread owns rows tr*4 + p and columns tc + 16 q
+  const index_t row0 = row_base + static_cast<index_t>(blockIdx.y) * kTile;
   const index_t col0 = static_cast<index_t>(blockIdx.x) * kTile;
   float acc[4][4] = {};
   for (index_t k0 = 0; k0 < d; k0 += kDepth) {
@@ -49,7 +60,7 @@ __global__ void segmin_kernel(const T* __restrict__ tgt, const T* __restrict__ s
 #pragma unroll
       for (int p = 0; p < 4; ++p) a[p] = xs[k][tr * 4 + p];
 #pragma unroll
-      for (int q = 0; q < 4; ++q) b[q] = ys[k][tc * 4 + q];
+      for (int q = 0; q < 4; ++q) b[q] = ys[k][tc + 16 * q];
 #pragma unroll
       for (int p = 0; p < 4; ++p)
 #pragma unroll
@@ -63,7 +74,7 @@ __global__ void segmin_kernel(const T* __restrict__ tgt, const T* __restrict__ s
 #pragma unroll
   for (int p = 0; p < 4; ++p)
 #pragma unroll
-    for (int q = 0; q < 4; ++q) scores[tr * 4 + p][tc * 4 + q] = acc[p][q];
+    for (int q = 0; q < 4; ++q) scores[tr * 4 + p][tc + 16 * q] = acc[p][q];
   __syncthreads();
   // Segmented minimum: 4 threads per target row, 16 consecutive source columns each; a run of equal
   // dataset ids is folded locally and flushed with one atomicMin.
@@ -101,31 +112,49 @@ __global__ void finalize_kernel(const T* __restrict__ tgt, const double* __restr
   idx[e] = j;
 }
 
+__global__ void segment_mean_kernel(const double* __restrict__ dist, index_t n_cols,
+                                    const std::int64_t* __restrict__ offsets, index_t n_seg, double* __restrict__ out) {
+  const index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= n_seg * n_cols) return;
+  const index_t g = e / n_cols, c = e % n_cols;
+  const index_t r0 = offsets[g], r1 = offsets[g + 1];
+  double acc = dist[r0 * n_cols + c];  // numpy's reduceat starts from the first row, then adds in row order
+  for (index_t r = r0 + 1; r < r1; ++r) acc += dist[r * n_cols + c];
+  out[e] = acc / static_cast<double>(r1 - r0);
+}
+
 }  // namespace
 
 void segmin_cuda(const void* tgt, const void* src, index_t n_t, index_t n_s, index_t d,
-                 const std::int32_t* seg_src, index_t n_seg, unsigned long long* packed, bool is_double,
+                 const std::int32_t* seg_src, index_t n_seg, unsigned long long* packed, DType dtype,
                  int device, std::uintptr_t stream) {
   cuda::DeviceGuard guard(device);
   if (n_t == 0 || n_s == 0) return;
-  const dim3 grid(static_cast<unsigned>((n_s + kTile - 1) / kTile), static_cast<unsigned>((n_t + kTile - 1) / kTile));
-  if (is_double)
-    segmin_kernel<double><<<grid, kThreads, 0, cuda::as_stream(stream)>>>(
-        static_cast<const double*>(tgt), static_cast<const double*>(src), n_t, n_s, d, seg_src, n_seg, packed);
-  else
-    segmin_kernel<float><<<grid, kThreads, 0, cuda::as_stream(stream)>>>(
-        static_cast<const float*>(tgt), static_cast<const float*>(src), n_t, n_s, d, seg_src, n_seg, packed);
-  cuda::check_launch();
+  const index_t row_tiles = (n_t + kTile - 1) / kTile;
+  for (index_t t0 = 0; t0 < row_tiles; t0 += kMaxGridY) {  // gridDim.y <= 65535: chunks of row tiles
+    const index_t tiles = row_tiles - t0 < kMaxGridY ? row_tiles - t0 : kMaxGridY;
+    const dim3 grid(static_cast<unsigned>((n_s + kTile - 1) / kTile), static_cast<unsigned>(tiles));
+    const index_t row_base = t0 * kTile;
+    if (dtype == DType::float64)
+      segmin_kernel<double><<<grid, kThreads, 0, cuda::as_stream(stream)>>>(
+          static_cast<const double*>(tgt), static_cast<const double*>(src), n_t, n_s, d, seg_src, n_seg, row_base,
+          packed);
+    else
+      segmin_kernel<float><<<grid, kThreads, 0, cuda::as_stream(stream)>>>(
+          static_cast<const float*>(tgt), static_cast<const float*>(src), n_t, n_s, d, seg_src, n_seg, row_base,
+          packed);
+    cuda::check_launch();
+  }
 }
 
 void finalize_cuda(const void* tgt, const double* inv_t, const void* src, const double* inv_s,
                    const unsigned long long* packed, index_t n_t, index_t n_seg, index_t d, int metric,
-                   double* dist, std::int64_t* idx, bool is_double, int device, std::uintptr_t stream) {
+                   double* dist, std::int64_t* idx, DType dtype, int device, std::uintptr_t stream) {
   cuda::DeviceGuard guard(device);
   const index_t n = n_t * n_seg;
   if (n == 0) return;
   const int threads = 256;
-  if (is_double)
+  if (dtype == DType::float64)
     finalize_kernel<double><<<cuda::blocks_for(n, threads), threads, 0, cuda::as_stream(stream)>>>(
         static_cast<const double*>(tgt), inv_t, static_cast<const double*>(src), inv_s, packed, n_t, n_seg, d,
         metric, dist, idx);
@@ -133,6 +162,17 @@ void finalize_cuda(const void* tgt, const double* inv_t, const void* src, const 
     finalize_kernel<float><<<cuda::blocks_for(n, threads), threads, 0, cuda::as_stream(stream)>>>(
         static_cast<const float*>(tgt), inv_t, static_cast<const float*>(src), inv_s, packed, n_t, n_seg, d,
         metric, dist, idx);
+  cuda::check_launch();
+}
+
+void segment_mean_cuda(const double* dist, index_t n_cols, const std::int64_t* offsets, index_t n_seg,
+                       double* out, int device, std::uintptr_t stream) {
+  cuda::DeviceGuard guard(device);
+  const index_t n = n_seg * n_cols;
+  if (n == 0) return;
+  const int threads = 256;
+  segment_mean_kernel<<<cuda::blocks_for(n, threads), threads, 0, cuda::as_stream(stream)>>>(dist, n_cols, offsets,
+                                                                                           n_seg, out);
   cuda::check_launch();
 }
 

@@ -4,6 +4,10 @@
 // Determinism: every output element is summed by one thread in a fixed order (rows in order, or a fixed
 // tree inside one block), and row segments are combined in segment order, so results do not depend on
 // scheduling. No atomics.
+//
+// Grids: the class-sum kernel puts targets on gridDim.y (at most 65,535 per launch); the launcher loops over
+// chunks of targets. Scratch: class_sum_segments_cuda bounds segments x targets x classes x features float64 of
+// partial sums by kScratchBytes (fewer row segments for many classes; one segment at least).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -17,6 +21,8 @@ namespace tasklens::hscore {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr index_t kMaxGridY = 65535;                  // gridDim.y limit
+constexpr index_t kScratchBytes = index_t(256) << 20;  // bound of the class-sum partial sums (all segments)
 
 template <class T>
 __global__ void column_mean_kernel(const T* x, index_t rows, index_t features, double* mean) {
@@ -81,9 +87,10 @@ __global__ void class_count_kernel(const std::int64_t* labels, index_t rows, ind
 // partial[seg][t][c][f] = sum over the segment's rows i with labels[i, t] == c of xc[i, f].
 template <class T>
 __global__ void class_partial_kernel(const T* xc, index_t rows, index_t features, const std::int64_t* labels,
-                                     index_t targets, index_t classes, index_t seg_rows, double* partial) {
+                                     index_t targets, index_t classes, index_t seg_rows, index_t t0,
+                                     double* partial) {
   const index_t f = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  const index_t t = blockIdx.y, seg = blockIdx.z;
+  const index_t t = t0 + blockIdx.y, seg = blockIdx.z;
   if (f >= features) return;
   double* out = partial + (seg * targets + t) * classes * features;
   const index_t r1 = std::min(rows, (seg + 1) * seg_rows);
@@ -176,10 +183,14 @@ __global__ void merge_scatter_kernel(index_t F, double w, double* scatter_a, con
 
 }  // namespace
 
-index_t class_sum_segments_cuda(index_t rows, index_t features, index_t targets) {
-  // Enough blocks to fill a large GPU (about 1024 blocks of 256 threads), at most 64 segments.
+index_t class_sum_segments_cuda(index_t rows, index_t features, index_t targets, index_t classes) {
+  // Enough blocks to fill a large GPU (about 1024 blocks of 256 threads), at most 64 segments, and no more than
+  // kScratchBytes of partial sums (segments * targets * classes * features float64); at least one segment.
   const index_t blocks = ((features + kThreads - 1) / kThreads) * std::max<index_t>(targets, 1);
-  const index_t seg = std::max<index_t>(1, std::min<index_t>(64, 1024 / std::max<index_t>(blocks, 1)));
+  index_t seg = std::max<index_t>(1, std::min<index_t>(64, 1024 / std::max<index_t>(blocks, 1)));
+  const index_t per_segment = std::max<index_t>(1, targets) * std::max<index_t>(1, classes) *
+                              std::max<index_t>(1, features) * static_cast<index_t>(sizeof(double));
+  seg = std::min(seg, std::max<index_t>(1, kScratchBytes / per_segment));
   return std::max<index_t>(1, std::min(seg, rows));
 }
 
@@ -214,10 +225,13 @@ void class_sums_cuda(const T* xc, index_t rows, index_t features, const std::int
                                                                               block_counts, counts);
   cuda::check_launch();
   const index_t seg_rows = (rows + segments - 1) / segments;
-  const dim3 grid(cuda::blocks_for(features, kThreads), static_cast<unsigned>(targets),
-                  static_cast<unsigned>(segments));
-  class_partial_kernel<T><<<grid, kThreads, 0, s>>>(xc, rows, features, labels, targets, classes, seg_rows, partial);
-  cuda::check_launch();
+  for (index_t t0 = 0; t0 < targets; t0 += kMaxGridY) {  // gridDim.y <= 65535: chunks of targets
+    const dim3 grid(cuda::blocks_for(features, kThreads), static_cast<unsigned>(std::min(kMaxGridY, targets - t0)),
+                    static_cast<unsigned>(segments));
+    class_partial_kernel<T><<<grid, kThreads, 0, s>>>(xc, rows, features, labels, targets, classes, seg_rows, t0,
+                                                      partial);
+    cuda::check_launch();
+  }
   class_reduce_kernel<<<cuda::blocks_for(tcf, kThreads), kThreads, 0, s>>>(partial, segments, tcf, features,
                                                                            block_counts, offset, sums);
   cuda::check_launch();

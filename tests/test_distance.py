@@ -198,7 +198,101 @@ def test_torch_in_torch_out(rng):
     np.testing.assert_array_equal(dist.numpy(), ref)
     m = domain_distance_matrix([t, s])
     assert isinstance(m, torch.Tensor) and m.shape == (2, 2)
-    assert tasklens.domain_distance(t, s) == pytest.approx(float(m[0, 1]))
+    d = tasklens.domain_distance(t, s)
+    assert isinstance(d, torch.Tensor) and d.ndim == 0 and d.dtype == torch.float64
+    assert float(d) == pytest.approx(float(m[0, 1]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_output_rule_every_public_function(dtype, rng):
+    """numpy in -> numpy out (scalars: Python float); torch in -> torch out (scalars: 0-d float64 tensors)."""
+    torch = pytest.importorskip("torch")
+    t, s = rng.standard_normal((6, 3)).astype(dtype), rng.standard_normal((7, 3)).astype(dtype)
+    for method in ("target_to_source", "source_to_target", "symmetric", "emd"):
+        v = domain_distance(t, s, method=method)
+        assert type(v) is float
+        vt = domain_distance(torch.from_numpy(t), torch.from_numpy(s), method=method)
+        assert isinstance(vt, torch.Tensor) and vt.ndim == 0 and vt.dtype == torch.float64
+        assert float(vt) == v
+        m = domain_distance_matrix([t, s], method=method)
+        assert isinstance(m, np.ndarray) and m.dtype == np.float64
+        mt = domain_distance_matrix([torch.from_numpy(t), torch.from_numpy(s)], method=method)
+        assert isinstance(mt, torch.Tensor) and mt.dtype == torch.float64
+        np.testing.assert_array_equal(mt.numpy(), m)
+    d, i = nearest(torch.from_numpy(t), torch.from_numpy(s))
+    assert d.dtype == torch.float64 and i.dtype == torch.int64 and d.device.type == "cpu"
+
+
+SCALES = [1e200, 1e-301, 1e-170, 2.0 ** -1000, 1e300]
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("method", ["target_to_source", "symmetric", "emd"])
+def test_extreme_scales_euclidean_and_cosine(scale, method, rng):
+    """Issue 9: at 1e200 the distance was NaN, at 1e-301 0.0, and cosine 0.0 at both. Euclidean distances scale
+    with the data, cosine does not depend on it; both now match the unit-scale answer."""
+    t = rng.standard_normal((40, 6))
+    s = rng.standard_normal((50, 6)) + 0.2
+    ts, ss = t * scale, s * scale
+    for metric in ("euclidean", "cosine"):
+        ref = domain_distance(ts / scale, ss / scale, method=method, metric=metric)  # the rows actually given
+        got = domain_distance(ts, ss, method=method, metric=metric)
+        want = ref * scale if metric == "euclidean" else ref
+        assert np.isfinite(got) and got > 0
+        assert got == pytest.approx(want, rel=1e-12)
+    m = domain_distance_matrix([ts, ss], metric="cosine")
+    np.testing.assert_allclose(m, domain_distance_matrix([t, s], metric="cosine"), rtol=1e-12)
+    dist, index = nearest(ts, ss)
+    ref_d, ref_i = nearest(ts / scale, ss / scale)
+    np.testing.assert_array_equal(index, ref_i)
+    np.testing.assert_allclose(dist, ref_d * scale, rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale, kind", [(1e200, "overflow"), (1e-170, "underflow"), (1e-301, "underflow")])
+def test_extreme_scales_sqeuclidean_is_an_error_not_a_wrong_number(scale, kind, rng):
+    t, s = rng.standard_normal((10, 4)) * scale, rng.standard_normal((12, 4)) * scale
+    with pytest.raises(ValueError, match=f"sqeuclidean.*{kind}.*cosine"):
+        domain_distance(t, s, metric="sqeuclidean")
+    with pytest.raises(ValueError, match=kind):
+        nearest(t, s, metric="sqeuclidean")
+
+
+def test_extreme_scales_sqeuclidean_where_it_fits(rng):
+    t, s = rng.standard_normal((10, 4)), rng.standard_normal((12, 4))
+    for scale in (1e120, 1e-120):  # outside the unscaled range, but the squares still fit float64
+        got = domain_distance(t * scale, s * scale, metric="sqeuclidean")
+        assert got == pytest.approx(domain_distance(t, s, metric="sqeuclidean") * scale ** 2, rel=1e-12)
+
+
+@pytest.mark.parametrize("value", [3.0e38, 1.0e-38, 1.0e-44])
+def test_float32_extremes(value, rng):
+    """float32 rows at the top of the range (differences overflow float32) and among subnormals."""
+    t = np.clip(rng.standard_normal((20, 5)) * value, -3.4e38, 3.4e38).astype(np.float32)
+    s = np.clip(rng.standard_normal((25, 5)) * value, -3.4e38, 3.4e38).astype(np.float32)
+    assert np.all(np.isfinite(t)) and np.any(t != 0)
+    for metric in ("euclidean", "cosine"):
+        got, idx = nearest(t, s, metric=metric)
+        ref = ref_pairwise(t.astype(np.float64) / value, s.astype(np.float64) / value, metric)
+        if metric == "euclidean":
+            ref = ref * value
+        zero_t = ~np.any(t != 0, axis=1)
+        if metric == "cosine" and (zero_t.any() or not np.all(np.any(s != 0, axis=1))):
+            continue
+        np.testing.assert_allclose(got, ref.min(axis=1), rtol=1e-9)
+        np.testing.assert_allclose(ref[np.arange(len(t)), idx], ref.min(axis=1), rtol=1e-9)
+
+
+def test_rescaling_is_exact_and_skipped_in_range(rng):
+    from tasklens.domain._kernels import SAFE_RANGE, prescale, times_pow2
+
+    x = rng.standard_normal((5, 3))
+    (same,), e, _ = prescale([x])
+    assert e == 0 and same is x  # ordinary data: no copy, same bits
+    tiny = np.array([[5e-324, -1e-320, 2.0 ** -1060]])
+    (scaled,), e, amax = prescale([tiny])
+    assert 0.5 <= np.abs(scaled).max() < 1 and e > 1000
+    np.testing.assert_array_equal(times_pow2(scaled, -e), tiny)  # exact round trip, subnormals included
+    assert SAFE_RANGE == (2.0 ** -100, 2.0 ** 100)
 
 
 def test_top_level_exports():
@@ -235,6 +329,21 @@ def test_bad_input(rng):
         domain_distance_matrix(good, offsets=[0, 3, 3, 5])
     with pytest.raises(ValueError, match="offsets"):
         domain_distance_matrix(good, offsets=[0, 4])
+
+
+def test_sampling_whole_numbers_only():
+    """check_int: 2.5 rows or samples is an error, never truncated; 3.0 is accepted."""
+    with pytest.raises(TypeError, match="n_rows"):
+        sample_indices(10.5, 3)
+    with pytest.raises(TypeError, match="n: expected an int"):
+        sample_indices(10, 2.5)
+    with pytest.raises(TypeError, match="n: expected an int"):
+        sample_datasets([np.zeros((4, 2))], 2.5)
+    with pytest.raises(ValueError, match="n_rows"):
+        sample_indices(-1, 3)
+    with pytest.raises(TypeError, match="seed"):
+        sample_indices(10, 3, seed=True)
+    assert sample_indices(10.0, 3.0).tolist() == sample_indices(10, 3).tolist()
 
 
 def test_sampling_same_rows_as_target_or_source(rng):
@@ -285,3 +394,60 @@ def test_cuda_matches_cpu(metric, rng):
     for method in ("source_to_target", "symmetric"):
         assert domain_distance(t, s, method=method, metric=metric) == pytest.approx(
             domain_distance(ds[0], ds[3], method=method, metric=metric), rel=1e-5)
+
+
+# ------------------------------------------------------------------- the CUDA glue, against emulated kernels
+
+def _emulated_call(op, be, *args, dtype=None):
+    """numpy stand-ins for the three CUDA ops, with the kernels' contracts (cuda/distance.cu), on CPU tensors."""
+    torch = pytest.importorskip("torch")
+    if op == "distance_segmin":
+        kt, ks, n_t, n_s, d, seg, n_seg, packed = args
+        assert dtype == "float32" and kt.dtype == ks.dtype == torch.float32 and seg.dtype == torch.int32
+        a, b = kt.numpy(), ks.numpy()
+        scores = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1, dtype=np.float32)
+        keys = (scores.view(np.uint32).astype(np.uint64) << np.uint64(32)) | np.arange(n_s, dtype=np.uint64)
+        out = packed.numpy().view(np.uint64)
+        for g in range(n_seg):
+            cols = seg.numpy() == g
+            out[:, g] = np.minimum(out[:, g], keys[:, cols].min(axis=1))
+        return None
+    if op == "distance_finalize":
+        tgt, inv_t, src, inv_s, packed, n_t, n_seg, d, metric, dist, index = args
+        assert dtype == tgt.dtype
+        j = (packed.numpy().view(np.uint64) & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        x = tgt.numpy().astype(np.float64) * (inv_t.numpy()[:, None] if torch.is_tensor(inv_t) else 1.0)
+        y = src.numpy().astype(np.float64) * (inv_s.numpy()[:, None] if torch.is_tensor(inv_s) else 1.0)
+        sq = ((x[:, None, :] - y[j]) ** 2).sum(-1)
+        dist.numpy()[:] = np.sqrt(sq) if metric == 0 else (0.5 * sq if metric == 2 else sq)
+        index.numpy()[:] = j
+        return None
+    if op == "distance_segment_mean":
+        dist, n_cols, off, n_seg, out = args
+        o = off.numpy()
+        out.numpy()[:] = np.add.reduceat(dist.numpy(), o[:-1], axis=0) / np.diff(o)[:, None]
+        return None
+    raise AssertionError(op)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("scale", [1.0, 1e200, 1e-301])
+def test_cuda_glue_with_emulated_kernels(monkeypatch, metric, scale, rng):
+    """domain/_cuda.py (range scaling, centred float32 keys, finalisation, row-order means) driven through
+    emulated kernels on the CPU: the same matrix and nearest rows as the CPU engine."""
+    torch = pytest.importorskip("torch")
+    from tasklens import _dispatch
+    from tasklens.domain import _cuda
+
+    monkeypatch.setattr(_dispatch, "call", _emulated_call)
+    if metric == "sqeuclidean" and scale != 1.0:
+        return  # out of float64's range: an error on both paths (test_extreme_scales_sqeuclidean...)
+    ds = [rng.standard_normal((n, 5)) * scale + 0.3 * k * scale for k, n in enumerate([30, 1, 45])]
+    be = _dispatch.Backend("torch", "cpu", "float64")
+    off = np.array([0, 30, 31, 76])
+    got = _cuda.matrix_cuda([torch.from_numpy(x) for x in ds], off, metric, be)
+    np.testing.assert_allclose(got.numpy(), domain_distance_matrix(ds, metric=metric), rtol=1e-5)
+    d, i = _cuda.nearest_cuda(torch.from_numpy(ds[0]), torch.from_numpy(ds[2]), metric, be)
+    rd, ri = nearest(ds[0], ds[2], metric=metric)
+    np.testing.assert_allclose(d.numpy(), rd, rtol=1e-5)
+    assert (i.numpy() == ri).mean() > 0.9

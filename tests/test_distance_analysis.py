@@ -59,6 +59,22 @@ def test_kendall_tau_against_definition(rng):
     assert kendall_tau(d, g) > 0.3
 
 
+def test_kendall_tau_is_the_one_metrics_kendall_tau(rng):
+    """The domain analysis masks, then calls tasklens.metrics.kendall_tau (one implementation; ties as tau-b)."""
+    from tasklens.metrics import kendall_tau as tau_b
+
+    d = rng.integers(0, 3, (6, 6)).astype(float)  # many ties
+    g = rng.integers(-2, 3, (6, 6)).astype(float)
+    g[1, 4] = np.nan
+    keep = ~np.isnan(g) & ~np.eye(6, dtype=bool)
+    assert kendall_tau(d, g) == tau_b(-d[keep], g[keep])
+    from scipy.stats import kendalltau
+
+    assert kendall_tau(d, g) == pytest.approx(kendalltau(-d[keep], g[keep]).statistic, rel=1e-12)
+    keep_diag = ~np.isnan(g)
+    assert kendall_tau(d, g, exclude_diagonal=False) == tau_b(-d[keep_diag], g[keep_diag])
+
+
 def test_heatmap(tmp_path, rng):
     m = rng.random((4, 4))
     fig = plot_distance_heatmap(m, ["a", "b", "c", "d"])
@@ -68,6 +84,34 @@ def test_heatmap(tmp_path, rng):
     assert (tmp_path / "h.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="names"):
         plot_distance_heatmap(m, ["a"])
+
+
+def test_heatmap_title_fits_and_numbers_readable_on_dark_cells(rng):
+    """Issue 9 §4: the long default title ran off a small figure; numbers were black on dark cells."""
+    import matplotlib.colors as mcolors
+
+    m = rng.random((3, 3)) * 10
+    fig = plot_distance_heatmap(m)  # 3 datasets: the smallest figure
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    box, width = ax.title.get_window_extent(), fig.get_window_extent().width
+    assert box.x0 >= 0 and box.x1 <= width, (box, width)
+    assert "rows: targets" in ax.title.get_text().replace("\n", " ")
+    im = ax.images[0]
+    texts = [t for t in ax.texts]
+    assert len(texts) == 6
+    seen = set()
+    for t in texts:
+        j, i = (int(round(v)) for v in t.get_position())
+        r, g, b, _ = im.cmap(im.norm(m[i, j]))
+        lum = sum(w * (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4)
+                  for w, c in zip((0.2126, 0.7152, 0.0722), (r, g, b)))
+        text_rgb = mcolors.to_rgb(t.get_color())
+        contrast = (max(lum, 1.0 if text_rgb == (1, 1, 1) else 0.0) + 0.05) / \
+            (min(lum, 1.0 if text_rgb == (1, 1, 1) else 0.0) + 0.05)
+        assert contrast >= 3.0, (t.get_text(), t.get_color(), lum)
+        seen.add(text_rgb)
+    assert seen == {(0.0, 0.0, 0.0), (1.0, 1.0, 1.0)}  # viridis_r spans dark and light cells
 
 
 @pytest.mark.parametrize("fmt", ["npy", "npz", "parquet"])
@@ -93,3 +137,15 @@ def test_cli_distance(tmp_path, fmt, rng, capsys):
     assert (tmp_path / "h.png").exists()
     assert cli_main(["distance", str(tmp_path / "missing.npy"), "-o", str(out)]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_output_rule_torch_in_torch_out(rng):
+    torch = pytest.importorskip("torch")
+    s, b = rng.random((3, 4)) + 0.5, rng.random(3) + 0.5
+    r = relative_transfer_gain(torch.from_numpy(s), torch.from_numpy(b))
+    assert isinstance(r, torch.Tensor) and r.dtype == torch.float64
+    np.testing.assert_array_equal(r.numpy(), relative_transfer_gain(s, b))
+    d, g = rng.random((4, 4)), rng.normal(size=(4, 4))
+    t = kendall_tau(torch.from_numpy(d), torch.from_numpy(g))
+    assert isinstance(t, torch.Tensor) and t.ndim == 0 and float(t) == kendall_tau(d, g)
+    assert type(kendall_tau(d, g)) is float

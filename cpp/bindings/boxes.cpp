@@ -168,42 +168,42 @@ void bind_cuda(py::module_& m) {
   namespace bc = boxes::cuda;
   m.def("boxes_log_volume_cuda", [](DType dt, u lo, u hi, index_t n, index_t k, int mode, double vt, double it, u out,
                                     int dev, u s) {
-    bc::log_volume(static_cast<int>(dt), lo, hi, n, k, make_options(mode, vt, it, false, false), out, dev, s);
+    bc::log_volume(dt, lo, hi, n, k, make_options(mode, vt, it, false, false), out, dev, s);
   });
   m.def("boxes_log_volume_backward_cuda", [](DType dt, u lo, u hi, u grad, index_t n, index_t k, int mode, double vt,
                                              double it, u g_lo, u g_hi, int dev, u s) {
-    bc::log_volume_backward(static_cast<int>(dt), lo, hi, grad, n, k, make_options(mode, vt, it, false, false), g_lo, g_hi, dev, s);
+    bc::log_volume_backward(dt, lo, hi, grad, n, k, make_options(mode, vt, it, false, false), g_lo, g_hi, dev, s);
   });
   m.def("boxes_intersection_cuda", [](DType dt, u la, u ha, u lb, u hb, index_t n, index_t k, int mode, double it,
                                       bool clip, u lo, u hi, int dev, u s) {
-    bc::intersection(static_cast<int>(dt), la, ha, lb, hb, n, k, make_options(mode, 1.0, it, clip, false), lo, hi, dev, s);
+    bc::intersection(dt, la, ha, lb, hb, n, k, make_options(mode, 1.0, it, clip, false), lo, hi, dev, s);
   });
   m.def("boxes_intersection_backward_cuda", [](DType dt, u la, u ha, u lb, u hb, u glo, u ghi, index_t n, index_t k,
                                                int mode, double it, bool clip, u g1, u g2, u g3, u g4, int dev, u s) {
-    bc::intersection_backward(static_cast<int>(dt), la, ha, lb, hb, glo, ghi, n, k, make_options(mode, 1.0, it, clip, false), g1, g2,
+    bc::intersection_backward(dt, la, ha, lb, hb, glo, ghi, n, k, make_options(mode, 1.0, it, clip, false), g1, g2,
                               g3, g4, dev, s);
   });
   m.def("boxes_containment_cuda", [](DType dt, u la, u ha, index_t n, u lb, u hb, index_t m_, index_t k, int mode,
                                      double vt, double it, bool log, u out, int dev, u s) {
-    bc::containment(static_cast<int>(dt), la, ha, n, lb, hb, m_, k, make_options(mode, vt, it, false, log), out, dev, s);
+    bc::containment(dt, la, ha, n, lb, hb, m_, k, make_options(mode, vt, it, false, log), out, dev, s);
   });
   m.def("boxes_containment_backward_cuda", [](DType dt, u la, u ha, index_t n, u lb, u hb, index_t m_, index_t k,
                                               u out, u grad, int mode, double vt, double it, bool log, u g1, u g2,
                                               u g3, u g4, int dev, u s) {
-    bc::containment_backward(static_cast<int>(dt), la, ha, n, lb, hb, m_, k, out, grad, make_options(mode, vt, it, false, log), g1,
+    bc::containment_backward(dt, la, ha, n, lb, hb, m_, k, out, grad, make_options(mode, vt, it, false, log), g1,
                              g2, g3, g4, dev, s);
   });
   m.def("boxes_containment_pairs_cuda", [](DType dt, u la, u ha, index_t n, u lb, u hb, index_t m_, index_t k, u ia,
                                            u ib, index_t p, int mode, double vt, double it, bool log, u out, int dev,
                                            u s) {
-    bc::containment_pairs(static_cast<int>(dt), la, ha, n, lb, hb, m_, k, ia, ib, p, make_options(mode, vt, it, false, log), out, dev,
+    bc::containment_pairs(dt, la, ha, n, lb, hb, m_, k, ia, ib, p, make_options(mode, vt, it, false, log), out, dev,
                           s);
   });
   m.def("boxes_containment_pairs_backward_cuda",
         [](DType dt, u la, u ha, index_t n, u lb, u hb, index_t m_, index_t k, u ia, u ib, index_t p, u order_a,
            u offsets_a, u order_b, u offsets_b, u out, u grad, int mode, double vt, double it, bool log, u g1, u g2,
            u g3, u g4, int dev, u s) {
-          bc::containment_pairs_backward(static_cast<int>(dt), la, ha, n, lb, hb, m_, k, ia, ib, p, order_a, offsets_a, order_b,
+          bc::containment_pairs_backward(dt, la, ha, n, lb, hb, m_, k, ia, ib, p, order_a, offsets_a, order_b,
                                          offsets_b, out, grad, make_options(mode, vt, it, false, log), g1, g2, g3,
                                          g4, dev, s);
         });

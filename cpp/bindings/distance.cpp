@@ -117,7 +117,7 @@ void bind_distance(py::module_& m) {
           py::gil_scoped_release release;
           dist::segmin_cuda(device_ptr<const void>(tgt), device_ptr<const void>(src), n_t, n_s, d,
                             device_ptr<const std::int32_t>(seg), n_seg, device_ptr<unsigned long long>(packed),
-                            dtype == DType::float64, device, stream);
+                            dtype, device, stream);
         },
         py::arg("dtype"), py::arg("tgt"), py::arg("src"), py::arg("n_t"), py::arg("n_s"), py::arg("d"), py::arg("seg"),
         py::arg("n_seg"), py::arg("packed"), py::arg("device"), py::arg("stream"),
@@ -130,12 +130,21 @@ void bind_distance(py::module_& m) {
           dist::finalize_cuda(device_ptr<const void>(tgt), device_ptr<const double>(inv_t),
                               device_ptr<const void>(src), device_ptr<const double>(inv_s),
                               device_ptr<const unsigned long long>(packed), n_t, n_seg, d, metric,
-                              device_ptr<double>(dist_out), device_ptr<std::int64_t>(idx_out), dtype == DType::float64, device,
-                              stream);
+                              device_ptr<double>(dist_out), device_ptr<std::int64_t>(idx_out), dtype, device, stream);
         },
         py::arg("dtype"), py::arg("tgt"), py::arg("inv_t"), py::arg("src"), py::arg("inv_s"), py::arg("packed"),
         py::arg("n_t"), py::arg("n_seg"), py::arg("d"), py::arg("metric"), py::arg("dist"), py::arg("idx"),
         py::arg("device"), py::arg("stream"), "Exact float64 re-scoring of the GPU winners (inv_* may be 0).");
+  m.def("distance_segment_mean_cuda",
+        [](std::uintptr_t dist_in, index_t n_cols, std::uintptr_t offsets, index_t n_seg, std::uintptr_t out,
+           int device, std::uintptr_t stream) {
+          py::gil_scoped_release release;
+          dist::segment_mean_cuda(device_ptr<const double>(dist_in), n_cols, device_ptr<const std::int64_t>(offsets),
+                                  n_seg, device_ptr<double>(out), device, stream);
+        },
+        py::arg("dist"), py::arg("n_cols"), py::arg("offsets"), py::arg("n_seg"), py::arg("out"), py::arg("device"),
+        py::arg("stream"),
+        "Per-segment column means of a float64 (rows, n_cols) matrix, summed in row order (offsets: int64, n_seg + 1).");
 #endif
 
   py::class_<StateArrays>(m, "DistanceState")

@@ -196,7 +196,9 @@ void bind_hscore(py::module_& m) {
                                          device, stream);
       });
   m.def("hscore_class_sum_segments_cuda", &hscore::class_sum_segments_cuda, py::arg("rows"),
-        py::arg("features"), py::arg("targets"));
+        py::arg("features"), py::arg("targets"), py::arg("classes") = 1,
+        "Row segments of the CUDA class sums for a block; pass `classes` so that the scratch of "
+        "segments * targets * classes * features float64 stays under 256 MiB (classes=1: the former count).");
   m.def(
       "hscore_merge_moments_cuda",
       [](index_t features, double n_a, std::uintptr_t mean_a, std::uintptr_t scatter_a, std::uintptr_t v3_a,

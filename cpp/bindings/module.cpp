@@ -31,6 +31,7 @@ PYBIND11_MODULE(_C, m) {
       .value("float32", tasklens::DType::float32)
       .value("float64", tasklens::DType::float64);
   m.def("num_threads", &tasklens::num_threads, "Threads used by CPU kernels.");
+  m.attr("max_threads") = tasklens::kMaxThreads;
   m.def("set_num_threads", &tasklens::set_num_threads, py::arg("n"),
         "Set the threads used by CPU kernels (n <= 0 restores the default).");
   m.def("cuda_device_count", []() {
@@ -42,4 +43,10 @@ PYBIND11_MODULE(_C, m) {
   tasklens::bind::bind_hscore(m);
   tasklens::bind::bind_ace(m);
   tasklens::bind::bind_distance(m);
+
+  // A TASKLENS_NUM_THREADS that could not be used is reported when the module is first imported (the first use
+  // of the native kernels); with warnings turned into errors the import fails with the same text.
+  if (!tasklens::num_threads_env_problem().empty() &&
+      PyErr_WarnEx(PyExc_RuntimeWarning, tasklens::num_threads_env_problem().c_str(), 1) < 0)
+    throw py::error_already_set();
 }

@@ -399,7 +399,9 @@ void containment_dense_backward(const T* lo_a, const T* hi_a, index_t n, const T
                                  lanes.data(), part, part + k * m, g_lo_a, g_hi_a);
   });
   // Reduction of the partials in block order; columns per task sized so that a task has ~64k additions.
-  run_blocks(m, std::max<index_t>(256, (index_t(1) << 16) / (blocks * 2 * k)), [&](index_t j0, index_t j1) {
+  // (n == 0: no blocks, the b gradients are zeros; the divisor is kept >= 1.)
+  run_blocks(m, std::max<index_t>(256, (index_t(1) << 16) / std::max<index_t>(1, blocks * 2 * k)),
+             [&](index_t j0, index_t j1) {
     for (index_t j = j0; j < j1; ++j) {
       for (index_t d = 0; d < k; ++d) {
         double sl = 0.0, sh = 0.0;

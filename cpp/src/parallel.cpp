@@ -1,7 +1,9 @@
 #include "tasklens/parallel.h"
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
+#include <string>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -26,12 +28,27 @@ int usable_cores() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
+// The problem with TASKLENS_NUM_THREADS ("" when it is unset or valid), reported once by the module's import.
+std::string& env_problem() {
+  static std::string problem;
+  return problem;
+}
+
+// TASKLENS_NUM_THREADS as a whole number in [1, kMaxThreads] (surrounding blanks allowed); anything else
+// (text, 2.5, 0, negative, too large) is reported and the usable cores are used.
 int initial_threads() {
-  if (const char* env = std::getenv("TASKLENS_NUM_THREADS")) {
-    const int n = std::atoi(env);
-    if (n > 0) return n;
-  }
-  return usable_cores();
+  const char* env = std::getenv("TASKLENS_NUM_THREADS");
+  if (env == nullptr) return usable_cores();
+  errno = 0;
+  char* end = nullptr;
+  const long long n = std::strtoll(env, &end, 10);
+  while (end != nullptr && (*end == ' ' || *end == '\t' || *end == '\n')) ++end;
+  const bool whole = end != env && end != nullptr && *end == '\0' && errno == 0;
+  if (whole && n >= 1 && n <= kMaxThreads) return static_cast<int>(n);
+  const int cores = usable_cores();
+  env_problem() = "TASKLENS_NUM_THREADS='" + std::string(env) + "' is not a whole number of threads between 1 and " +
+                  std::to_string(kMaxThreads) + "; using the " + std::to_string(cores) + " usable cores instead";
+  return cores;
 }
 
 std::atomic<int> g_threads{initial_threads()};
@@ -40,6 +57,8 @@ thread_local int t_serial_depth = 0;
 }  // namespace
 
 int num_threads() { return g_threads.load(); }
+
+const std::string& num_threads_env_problem() { return env_problem(); }
 
 void set_num_threads(int n) { g_threads.store(n > 0 ? n : usable_cores()); }
 

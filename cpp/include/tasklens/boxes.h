@@ -55,34 +55,34 @@ void containment_pairs_backward_cpu(const T* lo_a, const T* hi_a, index_t n, con
                                     T* g_hi_a, T* g_lo_b, T* g_hi_b);
 
 #ifdef TASKLENS_WITH_CUDA
-// CUDA launchers. All pointers are device pointers of element type float (dtype 0) or double (dtype 1);
+// CUDA launchers. All pointers are device pointers of element type float (DType::float32) or double (float64);
 // outputs are preallocated by the caller; work is queued on `stream` and not synchronised.
 // The paired backward takes the pairs grouped by row: order_a is a permutation of [0, p) sorted stably by
 // idx_a, with offsets_a (n + 1) delimiting each row's pairs; likewise order_b/offsets_b for idx_b.
 namespace cuda {
-void log_volume(int dtype, std::uintptr_t lo, std::uintptr_t hi, index_t n, index_t k, const Options& o,
+void log_volume(DType dtype, std::uintptr_t lo, std::uintptr_t hi, index_t n, index_t k, const Options& o,
                 std::uintptr_t out, int device, std::uintptr_t stream);
-void log_volume_backward(int dtype, std::uintptr_t lo, std::uintptr_t hi, std::uintptr_t grad, index_t n,
+void log_volume_backward(DType dtype, std::uintptr_t lo, std::uintptr_t hi, std::uintptr_t grad, index_t n,
                          index_t k, const Options& o, std::uintptr_t g_lo, std::uintptr_t g_hi, int device,
                          std::uintptr_t stream);
-void intersection(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, std::uintptr_t lo_b, std::uintptr_t hi_b,
+void intersection(DType dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, std::uintptr_t lo_b, std::uintptr_t hi_b,
                   index_t n, index_t k, const Options& o, std::uintptr_t lo, std::uintptr_t hi, int device,
                   std::uintptr_t stream);
-void intersection_backward(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, std::uintptr_t lo_b,
+void intersection_backward(DType dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, std::uintptr_t lo_b,
                            std::uintptr_t hi_b, std::uintptr_t g_lo, std::uintptr_t g_hi, index_t n, index_t k,
                            const Options& o, std::uintptr_t g_lo_a, std::uintptr_t g_hi_a, std::uintptr_t g_lo_b,
                            std::uintptr_t g_hi_b, int device, std::uintptr_t stream);
-void containment(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n, std::uintptr_t lo_b,
+void containment(DType dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n, std::uintptr_t lo_b,
                  std::uintptr_t hi_b, index_t m, index_t k, const Options& o, std::uintptr_t out, int device,
                  std::uintptr_t stream);
-void containment_backward(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n, std::uintptr_t lo_b,
+void containment_backward(DType dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n, std::uintptr_t lo_b,
                           std::uintptr_t hi_b, index_t m, index_t k, std::uintptr_t out, std::uintptr_t grad,
                           const Options& o, std::uintptr_t g_lo_a, std::uintptr_t g_hi_a, std::uintptr_t g_lo_b,
                           std::uintptr_t g_hi_b, int device, std::uintptr_t stream);
-void containment_pairs(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n, std::uintptr_t lo_b,
+void containment_pairs(DType dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n, std::uintptr_t lo_b,
                        std::uintptr_t hi_b, index_t m, index_t k, std::uintptr_t idx_a, std::uintptr_t idx_b,
                        index_t p, const Options& o, std::uintptr_t out, int device, std::uintptr_t stream);
-void containment_pairs_backward(int dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n,
+void containment_pairs_backward(DType dtype, std::uintptr_t lo_a, std::uintptr_t hi_a, index_t n,
                                 std::uintptr_t lo_b, std::uintptr_t hi_b, index_t m, index_t k,
                                 std::uintptr_t idx_a, std::uintptr_t idx_b, index_t p, std::uintptr_t order_a,
                                 std::uintptr_t offsets_a, std::uintptr_t order_b, std::uintptr_t offsets_b,

@@ -39,10 +39,14 @@ void tile_dot(const float* a, const float* b, index_t bi, index_t bj, index_t d,
 namespace tasklens::distance {
 // packed (n_t x n_seg) must hold ~0 on entry; afterwards (score bits << 32 | source row) of each minimum.
 void segmin_cuda(const void* tgt, const void* src, index_t n_t, index_t n_s, index_t d,
-                 const std::int32_t* seg_src, index_t n_seg, unsigned long long* packed, bool is_double,
+                 const std::int32_t* seg_src, index_t n_seg, unsigned long long* packed, DType dtype,
                  int device, std::uintptr_t stream);
 void finalize_cuda(const void* tgt, const double* inv_t, const void* src, const double* inv_s,
                    const unsigned long long* packed, index_t n_t, index_t n_seg, index_t d, int metric,
-                   double* dist, std::int64_t* idx, bool is_double, int device, std::uintptr_t stream);
+                   double* dist, std::int64_t* idx, DType dtype, int device, std::uintptr_t stream);
+// out[g, c] = mean of dist[offsets[g]:offsets[g + 1], c] (dist: rows x n_cols float64), summed in row order
+// (the additions of numpy's add.reduceat); every segment must be non-empty.
+void segment_mean_cuda(const double* dist, index_t n_cols, const std::int64_t* offsets, index_t n_seg,
+                       double* out, int device, std::uintptr_t stream);
 }  // namespace tasklens::distance
 #endif

@@ -67,8 +67,12 @@ void class_sums_cuda(const T* xc, index_t rows, index_t features, const std::int
 void merge_moments_cuda(index_t features, double n_a, double* mean_a, double* scatter_a, double* v3_a,
                         double* q4_a, double n_b, const double* mean_b, const double* scatter_b,
                         const double* v3_b, const double* q4_b, double* work, int device, std::uintptr_t stream);
-// Number of row segments the CUDA class-sum kernel splits a block into (depends on sizes only).
-index_t class_sum_segments_cuda(index_t rows, index_t features, index_t targets);
+// Number of row segments the CUDA class-sum kernel splits a block into (depends on sizes only). The caller
+// allocates segments * targets * classes * features + targets * classes float64 of scratch (`partial`); the
+// segments are chosen so that the partial sums stay under 256 MiB when that is possible with one segment.
+// The scratch of one segment (targets * classes * features float64) is the caller's to bound, by chunking
+// classes or targets.
+index_t class_sum_segments_cuda(index_t rows, index_t features, index_t targets, index_t classes);
 #endif
 
 }  // namespace tasklens::hscore

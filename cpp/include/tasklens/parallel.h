@@ -8,14 +8,20 @@
 
 #include <algorithm>
 #include <functional>
+#include <string>
 
 #include "tasklens/common.h"
 
 namespace tasklens {
 
+// Largest thread count accepted from TASKLENS_NUM_THREADS or tasklens.set_num_threads.
+constexpr int kMaxThreads = 4096;
+
 // Number of threads CPU kernels use (>= 1). Defaults to TASKLENS_NUM_THREADS or the usable cores.
 int num_threads();
 void set_num_threads(int n);
+// Why TASKLENS_NUM_THREADS was ignored ("" when it is unset or valid); the module warns with it on import.
+const std::string& num_threads_env_problem();
 
 // Runs fn(block) for every block in [0, n_blocks) on up to num_threads() threads.
 // The first exception thrown by fn is rethrown in the calling thread after all workers finish.

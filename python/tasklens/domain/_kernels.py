@@ -20,6 +20,12 @@ How it works (CPU):
    distance, ties to the smaller index, so results are bit-identical for any thread count, tile size or
    BLAS summation order.
 
+Range: rows whose largest magnitude lies outside ``[2**-100, 2**100]`` (where squared distances would overflow
+or underflow float64, and norms with them) are first multiplied by one power of two (exact) so that the largest
+magnitude lies in ``[0.5, 1)``; the distances are computed on those rows and multiplied back (``euclidean`` by the
+inverse power, ``sqeuclidean`` by its square, ``cosine`` unchanged: it does not depend on scale). A result that
+does not fit float64 once multiplied back is an error, never a silent 0 or inf (:func:`unscale`).
+
 For the all-pairs matrix on one stack of rows, the distance matrix of the stack is symmetric, so only tiles
 ``I <= J`` are formed: the row reduction of tile (I, J) serves targets in I, the column reduction serves
 targets in J. That halves the arithmetic compared with one search per ordered pair.
@@ -32,12 +38,82 @@ import math
 
 import numpy as np
 
+from .._dispatch import Backend, call
 from .._native import native
 from .._threads import get_num_threads
 
 METRIC_CODES = {"euclidean": 0, "sqeuclidean": 1, "cosine": 2}
 _U32 = 2.0 ** -24
 _CHUNK = 8192
+#: Largest magnitudes inside this range are used as given; outside it rows are rescaled by a power of two.
+SAFE_RANGE = (2.0 ** -100, 2.0 ** 100)
+_TINY = np.finfo(np.float64).tiny
+#: The engine works on numpy arrays on the CPU (callers convert once and return ``be.out(...)``).
+_HOST = Backend("numpy", "cpu", "float32")
+
+
+def range_exponent(amax: float, safe: tuple[float, float] = SAFE_RANGE) -> int:
+    """The exponent ``e`` of the power of two ``2**e`` that brings the largest magnitude ``amax`` into
+    ``[0.5, 1)`` when ``amax`` lies outside ``safe`` (0 inside it, and for all-zero data)."""
+    if amax == 0 or safe[0] <= amax <= safe[1]:
+        return 0
+    return -math.frexp(amax)[1]
+
+
+def times_pow2(x, e: int):
+    """``x * 2**e`` (numpy array or torch tensor, any ``e``), exact unless the result leaves the range of the
+    dtype. The product is formed in float64 in steps of at most ``2**1000`` (each factor representable) and cast
+    back, so a float32 ``x`` keeps its dtype and its exact scaled value."""
+    if e == 0:
+        return x
+    wide = x.astype(np.float64) if isinstance(x, np.ndarray) else x.double()
+    step = 1000 if e > 0 else -1000
+    left = e
+    with np.errstate(over="ignore", under="ignore"):  # over/underflow is detected by the caller (unscale)
+        while left != 0:
+            k = step if abs(left) > 1000 else left
+            wide = wide * math.ldexp(1.0, k)
+            left -= k
+    if isinstance(x, np.ndarray):
+        return np.ascontiguousarray(wide.astype(x.dtype, copy=False))
+    return wide.to(x.dtype).contiguous()
+
+
+def unscale(dist, e: int, metric: str, amax: float):
+    """Distances of rows scaled by ``2**e`` back to the original scale (numpy or torch, float64).
+
+    ``euclidean`` distances are multiplied by ``2**-e``, ``sqeuclidean`` by ``2**-2e``; ``cosine`` is unchanged.
+    Raises ``ValueError`` when a non-zero distance leaves float64's normal range (overflow to inf, or underflow
+    below 2.2e-308 where precision is lost), naming the metric and the inputs' largest magnitude.
+    """
+    if e == 0 or metric == "cosine":
+        return dist
+    back = times_pow2(dist, -e if metric == "euclidean" else -2 * e)
+    nonzero = dist != 0
+    over = (back == math.inf) & nonzero
+    bad = over | ((abs(back) < _TINY) & nonzero)
+    if bool(bad.any()):
+        kind = "overflow" if bool(over.any()) else "underflow"
+        other = " or 'euclidean'" if metric == "sqeuclidean" else ""
+        raise ValueError(f"metric={metric!r}: the distances of these inputs (largest |value| {amax:.3g}) {kind} "
+                         f"float64's normal range, so they cannot be returned exactly; use metric='cosine' (which "
+                         f"does not depend on scale){other}, or rescale the features")
+    return back
+
+
+def prescale(arrays, safe: tuple[float, float] = SAFE_RANGE):
+    """``(scaled arrays, e, amax)``: every array times the one power of two ``2**e`` chosen from the largest
+    magnitude ``amax`` of all of them (:func:`range_exponent`); arrays are returned unchanged when ``e == 0``."""
+    amax = 0.0
+    for x in arrays:  # max and -min: no full-size |x| temporary
+        if isinstance(x, np.ndarray):
+            if x.size:
+                amax = max(amax, float(x.max()), -float(x.min()))
+        elif x.numel():
+            lo, hi = x.detach().aminmax()
+            amax = max(amax, float(hi), -float(lo))
+    e = range_exponent(amax, safe)
+    return [times_pow2(x, e) for x in arrays], e, amax
 
 
 def _blas_threads():
@@ -53,13 +129,19 @@ def segment_ids(offsets: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(len(offsets) - 1, dtype=np.int32), np.diff(offsets)).astype(np.int32)
 
 
+def zero_row_error(name: str, row: int, x) -> ValueError:
+    """The error for a row without a direction (cosine metric); shared by the CPU and CUDA paths."""
+    return ValueError(f"{name}: row {row} is all zeros (or too small next to the largest row to have a direction "
+                      f"in float64), which has no cosine distance; drop zero rows or use metric='euclidean' "
+                      f"(shape {tuple(x.shape)}, dtype {str(x.dtype).replace('torch.', '')})")
+
+
 def inverse_norms(x: np.ndarray, name: str) -> np.ndarray:
-    """1/|x_i| in float64 (cosine metric); zero rows have no direction and are rejected."""
+    """1/|x_i| in float64 (cosine metric); zero rows have no direction and are rejected. ``x`` is range-scaled
+    (:func:`prescale`), so a norm is zero only for an all-zero row (or one below 2**-1074 of the largest)."""
     norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
     if np.any(norms == 0):
-        bad = int(np.flatnonzero(norms == 0)[0])
-        raise ValueError(f"{name}: row {bad} is all zeros, which has no cosine distance; "
-                         f"drop zero rows or use metric='euclidean' (shape {x.shape}, dtype {x.dtype})")
+        raise zero_row_error(name, int(np.flatnonzero(norms == 0)[0]), x)
     return 1.0 / norms
 
 
@@ -149,9 +231,17 @@ def segmented_nearest(tgt: np.ndarray, off_t: np.ndarray, src: np.ndarray | None
     Returns
     -------
     ``(dist_ts, idx_ts)`` of shapes (n_t, M_s), plus ``(dist_st, idx_st)`` (n_s, M_t) when ``both`` and not
-    the same stack. ``dist`` is float64, ``idx`` indexes rows of the source stack.
+    the same stack. ``dist`` is float64, ``idx`` indexes rows of the source stack. Rows of extreme magnitude are
+    rescaled by a power of two first and the distances scaled back (module docstring).
     """
-    C = native()
+    same = src is None
+    scaled, e, amax = prescale([tgt] if same else [tgt, src])
+    tgt, src = scaled[0], (None if same else scaled[1])
+    result = _segmented_nearest(tgt, off_t, src, off_s, metric=metric, both=both, tile=tile, gemm=gemm)
+    return tuple(unscale(r, e, metric, amax) if k % 2 == 0 else r for k, r in enumerate(result))
+
+
+def _segmented_nearest(tgt, off_t, src, off_s, *, metric, both, tile, gemm):
     same = src is None
     if same:
         src, off_s = tgt, off_t
@@ -178,15 +268,15 @@ def segmented_nearest(tgt: np.ndarray, off_t: np.ndarray, src: np.ndarray | None
                 if out.shape[1] != buf.shape[1]:
                     out = np.empty((a.shape[0], b.shape[0]), dtype=np.float32)
                 if gemm == "native":
-                    C.distance_tile_dot(a, b, out)
+                    call("distance_tile_dot", _HOST, a, b, out)
                 else:
                     np.matmul(a, b.T, out=out)
-                C.distance_reduce_rows(out, i0, j0, ps.norm32, ps.segments, off_s, st_t)
+                call("distance_reduce_rows", _HOST, out, i0, j0, ps.norm32, ps.segments, off_s, st_t)
                 if same and j0 != i0:
-                    C.distance_reduce_cols(out, i0, j0, pt.norm32, pt.segments, off_t, st_t)
+                    call("distance_reduce_cols", _HOST, out, i0, j0, pt.norm32, pt.segments, off_t, st_t)
                 elif st_s is not None:
-                    C.distance_reduce_cols(out, i0, j0, pt.norm32, pt.segments, off_t, st_s)
-    result = C.distance_finalize(st_t, tgt, inv_t, src, inv_s, off_s, code)
+                    call("distance_reduce_cols", _HOST, out, i0, j0, pt.norm32, pt.segments, off_t, st_s)
+    result = call("distance_finalize", _HOST, st_t, tgt, inv_t, src, inv_s, off_s, code)
     if st_s is not None:
-        result = result + C.distance_finalize(st_s, src, inv_s, tgt, inv_t, off_t, code)
+        result = result + call("distance_finalize", _HOST, st_s, src, inv_s, tgt, inv_t, off_t, code)
     return result

@@ -19,8 +19,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import _dispatch
-from .._validation import check_array, check_choice, is_torch
-from ._kernels import segmented_nearest
+from .._validation import check_array, check_choice
+from ._kernels import prescale, segmented_nearest, unscale
 
 METHODS = ("target_to_source", "source_to_target", "symmetric", "emd")
 METRICS = ("euclidean", "sqeuclidean", "cosine")
@@ -36,14 +36,14 @@ def _rows(x, name: str, d: int | None = None):
 
 
 def _host(x, dtype: str) -> np.ndarray:
-    return np.ascontiguousarray(_dispatch.to_numpy(x.detach().cpu() if is_torch(x) else x), dtype=dtype)
+    return np.ascontiguousarray(_dispatch.to_host(x), dtype=dtype)
 
 
 def _pair(target, source):
     target = _rows(target, "target")
     source = _rows(source, "source", target.shape[1])
-    backend = _dispatch.backend_of(target=target, source=source)
-    return target, source, backend
+    be = _dispatch.backend_of(target=target, source=source)
+    return target, source, be
 
 
 def _offsets(*sizes: int) -> np.ndarray:
@@ -65,14 +65,18 @@ def nearest(target, source, *, metric: str = "euclidean"):
     dist : (n_t,) float64 — ``min_s d(target_i, source_s)``
     index : (n_t,) int64 — the row of ``source`` attaining it (the smallest index on an exact tie)
 
+    Both of the input's kind and device (numpy in -> numpy out, torch in -> torch on the same device).
+
     Notes
     -----
     Tiles of 2048 x 2048 float32 dot products (BLAS sgemm) are folded into per-row minima by a fused native
     reduction; every candidate within a rigorous float32 error bound of the best is re-scored exactly in
     float64, so ``dist`` is exact to float64 rounding of the original rows and ``index`` is the true argmin,
     independent of the thread count and tile size. Time O(n_t n_s d); extra memory O((n_t + n_s) d + 2048^2).
-    On CUDA a fused shared-memory kernel picks the winner from float32 distances and re-scores it in float64:
-    ``dist`` agrees with the CPU to about ``d * 2**-24`` relative, ``index`` may differ only on such near-ties.
+    On CUDA a fused shared-memory kernel picks the winner from float32 distances of centred rows and re-scores
+    it in float64: ``dist`` agrees with the CPU to about ``d * 2**-24`` times the data's spread, ``index`` may
+    differ only on such near-ties. Rows of extreme magnitude (largest ``|value|`` outside ``[2**-100, 2**100]``)
+    are rescaled by a power of two internally; a distance that does not fit float64 is an error.
 
     Examples
     --------
@@ -82,23 +86,25 @@ def nearest(target, source, *, metric: str = "euclidean"):
     ([1.0, 1.0], [0, 1])
     """
     check_choice(metric, "metric", METRICS)
-    target, source, backend = _pair(target, source)
-    if backend.is_cuda:
+    target, source, be = _pair(target, source)
+    if be.is_cuda:
         from ._cuda import nearest_cuda
 
-        return nearest_cuda(target, source, metric)
-    t, s = _host(target, backend.dtype), _host(source, backend.dtype)
+        return be.out(nearest_cuda(target, source, metric, be))
+    t, s = _host(target, be.dtype), _host(source, be.dtype)
     dist, index = segmented_nearest(t, _offsets(len(t)), s, _offsets(len(s)), metric=metric)
-    return _dispatch.like(dist[:, 0], backend), _dispatch.like(index[:, 0], backend)
+    return be.out((dist[:, 0], index[:, 0]))
 
 
 def _emd(t: np.ndarray, s: np.ndarray, metric: str) -> float:
+    """Mean cost of the optimal one-to-one assignment, on range-scaled rows (see :func:`nearest`)."""
     from scipy.optimize import linear_sum_assignment
     from scipy.spatial.distance import cdist
 
-    cost = cdist(t.astype(np.float64), s.astype(np.float64), metric=metric)
+    (t, s), e, amax = prescale([t.astype(np.float64), s.astype(np.float64)])
+    cost = cdist(t, s, metric=metric)
     rows, cols = linear_sum_assignment(cost)
-    return float(cost[rows, cols].mean())
+    return float(unscale(np.array([cost[rows, cols].mean()]), e, metric, amax)[0])
 
 
 def domain_distance(target, source, *, method: str = "target_to_source", metric: str = "euclidean") -> float:
@@ -118,7 +124,9 @@ def domain_distance(target, source, *, method: str = "target_to_source", metric:
 
     Returns
     -------
-    float — lower means closer. Summed in float64 in row order (deterministic).
+    float — lower means closer (a 0-d float64 tensor on the input's device for torch input). Summed in float64
+    in row order (deterministic; the same additions on the CPU and on CUDA). Rows of extreme magnitude are
+    rescaled internally (see :func:`nearest`); ``cosine`` does not depend on the scale of the rows.
 
     Examples
     --------
@@ -129,23 +137,28 @@ def domain_distance(target, source, *, method: str = "target_to_source", metric:
     """
     check_choice(method, "method", METHODS)
     check_choice(metric, "metric", METRICS)
-    target, source, backend = _pair(target, source)
+    target, source, be = _pair(target, source)
     if method == "emd":
-        return _emd(_host(target, "float64"), _host(source, "float64"), metric)
-    if backend.is_cuda:
+        return be.out(_emd(_host(target, "float64"), _host(source, "float64"), metric))
+    if be.is_cuda:
         from ._cuda import matrix_cuda
 
         # rows of the 2 x 2 matrix are targets: [0, 1] = D(target|source), [1, 0] = D(source|target)
-        m = matrix_cuda([target, source], metric)
-        return _combine(m, method)[0, 1].item()
-    t, s = _host(target, backend.dtype), _host(source, backend.dtype)
+        m = matrix_cuda([target, source], _offsets(len(target), len(source)), metric, be)
+        return be.out(_combine(m, method)[0, 1])
+    t, s = _host(target, be.dtype), _host(source, be.dtype)
     both = method != "target_to_source"
     res = segmented_nearest(t, _offsets(len(t)), s, _offsets(len(s)), metric=metric, both=both)
-    forward = float(res[0][:, 0].mean())
+    forward = _row_mean(res[0][:, 0])
     if method == "target_to_source":
-        return forward
-    backward = float(res[2][:, 0].mean())
-    return backward if method == "source_to_target" else 0.5 * (forward + backward)
+        return be.out(forward)
+    backward = _row_mean(res[2][:, 0])
+    return be.out(backward if method == "source_to_target" else 0.5 * (forward + backward))
+
+
+def _row_mean(dist: np.ndarray) -> float:
+    """Mean of a dataset's per-row distances: a float64 sum in row order, as ``add.reduceat`` in the matrix."""
+    return float(np.add.reduceat(dist, [0])[0] / dist.shape[0])
 
 
 def _combine(t2s, method: str):
@@ -160,7 +173,7 @@ def _combine(t2s, method: str):
 def _datasets(datasets, offsets):
     if offsets is not None:
         stacked = _rows(datasets, "datasets")
-        off = np.asarray(_dispatch.to_numpy(offsets.cpu()) if is_torch(offsets) else offsets)
+        off = _dispatch.to_host(offsets)
         if off.ndim != 1 or off.dtype.kind not in "iu" or len(off) < 2:
             raise ValueError(f"offsets: expected a 1-D integer array of M + 1 >= 2 row offsets, got shape "
                              f"{off.shape}, dtype {off.dtype}")
@@ -169,7 +182,7 @@ def _datasets(datasets, offsets):
             raise ValueError(f"offsets: must start at 0, increase strictly (no empty dataset) and end at the "
                              f"row count {stacked.shape[0]}; got {off.tolist()[:8]}{'...' if len(off) > 8 else ''}")
         return stacked, off, None
-    if isinstance(datasets, (np.ndarray,)) or is_torch(datasets) or not isinstance(datasets, Sequence):
+    if not isinstance(datasets, Sequence) or isinstance(datasets, (str, bytes)):
         raise TypeError(f"datasets: expected a list of (n_i, d) arrays, or one stacked (N, d) array with "
                         f"offsets=..., got {type(datasets).__name__}")
     if len(datasets) == 0:
@@ -203,7 +216,8 @@ def domain_distance_matrix(datasets: Any, *, method: str = "target_to_source", m
     each tile updates every row's minimum to every dataset in both directions, so the arithmetic is half of
     ``M**2`` separate searches; the N x N distance matrix is never held (one 2048 x 2048 tile at a time, plus
     O(N M) candidate state). Minima are exact (see :func:`nearest`); each entry is a float64 mean in row
-    order, so the result is independent of thread count and tile size. ``emd`` runs the Hungarian algorithm
+    order, so the result is independent of thread count and tile size (on CUDA the means are the same row-order
+    sums, one thread per entry, no atomics). ``emd`` runs the Hungarian algorithm
     per ordered pair (O(M^2 n^3)). Sample large datasets first with :func:`tasklens.domain.sample_datasets`.
 
     Examples
@@ -217,20 +231,19 @@ def domain_distance_matrix(datasets: Any, *, method: str = "target_to_source", m
     check_choice(metric, "metric", METRICS)
     stacked, off, parts = _datasets(datasets, offsets)
     arrays = {"datasets": stacked} if parts is None else {f"datasets[{k}]": p for k, p in enumerate(parts)}
-    backend = _dispatch.backend_of(**arrays)
+    be = _dispatch.backend_of(**arrays)
     m = len(off) - 1
     if method == "emd":
         host = [_host(p, "float64") for p in parts] if parts is not None else \
             [_host(stacked, "float64")[off[k]:off[k + 1]] for k in range(m)]
         out = np.array([[_emd(host[t], host[s], metric) for s in range(m)] for t in range(m)])
-        return _dispatch.like(out, backend)
-    if backend.is_cuda:
+        return be.out(out)
+    if be.is_cuda:
         from ._cuda import matrix_cuda
 
-        return _combine(matrix_cuda(parts if parts is not None else [stacked[off[k]:off[k + 1]] for k in range(m)],
-                                    metric), method)
-    x = _host(stacked, backend.dtype) if parts is None else \
-        np.concatenate([_host(p, backend.dtype) for p in parts], axis=0)
+        return be.out(_combine(matrix_cuda(parts if parts is not None else stacked, off, metric, be), method))
+    x = _host(stacked, be.dtype) if parts is None else \
+        np.concatenate([_host(p, be.dtype) for p in parts], axis=0)
     dist, _ = segmented_nearest(x, off, metric=metric)
     t2s = np.add.reduceat(dist, off[:-1], axis=0) / np.diff(off)[:, None]
-    return _dispatch.like(_combine(t2s, method), backend)
+    return be.out(_combine(t2s, method))

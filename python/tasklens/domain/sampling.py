@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .._validation import check_positive
+from .._validation import check_int, is_torch
 
 
 def sample_indices(n_rows: int, n: int = 1000, *, seed: int = 0, key: int | str = 0) -> np.ndarray:
@@ -23,11 +23,11 @@ def sample_indices(n_rows: int, n: int = 1000, *, seed: int = 0, key: int | str 
     >>> sample_indices(10, 3, seed=1, key="coco").tolist() == sample_indices(10, 3, seed=1, key="coco").tolist()
     True
     """
-    if isinstance(n_rows, bool) or int(n_rows) != n_rows or n_rows < 0:
-        raise ValueError(f"n_rows: expected a non-negative int, got {n_rows!r}")
-    n = int(check_positive(n, "n"))
-    key_int = zlib.crc32(key.encode()) if isinstance(key, str) else int(key)
-    rng = np.random.default_rng([int(seed), key_int])
+    n_rows = check_int(n_rows, "n_rows", min=0)
+    n = check_int(n, "n", min=1)
+    seed = check_int(seed, "seed", min=0)
+    key_int = zlib.crc32(key.encode()) if isinstance(key, str) else check_int(key, "key", min=0)
+    rng = np.random.default_rng([seed, key_int])
     if n >= n_rows:
         return np.arange(n_rows, dtype=np.int64)
     return np.sort(rng.choice(int(n_rows), size=n, replace=False)).astype(np.int64)
@@ -40,12 +40,13 @@ def sample_datasets(datasets: Sequence, n: int = 1000, *, seed: int = 0,
     Returns the list of sampled arrays (same kind as given: numpy or torch), ready for
     :func:`tasklens.domain_distance_matrix`.
     """
+    n = check_int(n, "n", min=1)
     if names is not None and len(names) != len(datasets):
         raise ValueError(f"names: expected {len(datasets)} names (one per dataset), got {len(names)}")
     out = []
     for k, x in enumerate(datasets):
         idx = sample_indices(len(x), n, seed=seed, key=names[k] if names is not None else k)
-        if hasattr(x, "device") and not isinstance(x, np.ndarray):
+        if is_torch(x):
             import torch
 
             out.append(x[torch.as_tensor(idx, device=x.device)])
