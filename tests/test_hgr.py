@@ -225,7 +225,7 @@ def test_torch_in_torch_out(rng):
     d = dtm(torch.from_numpy(x), torch.from_numpy(y))
     assert isinstance(d.matrix, torch.Tensor)
     np.testing.assert_allclose(d.singular_values.numpy(), dtm(x, y).singular_values)
-    with pytest.raises(TypeError, match="same kind"):
+    with pytest.raises(TypeError, match="one kind"):
         ace(torch.from_numpy(x), y)
 
 

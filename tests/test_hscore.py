@@ -186,7 +186,7 @@ def test_class_sum_parts_are_bit_identical_to_one_call(rng, dtype):
 def test_engine_bit_identical_for_any_thread_count_and_mode(rng, threads, monkeypatch, num_targets):
     """Fused half passes (small class-sum state) and split class-sum tasks (by columns for 2 targets, by
     targets for 12), for 1-4 threads, over blocks of 1500 rows (two halves) and of 20000 rows (three parts)."""
-    engine = importlib.import_module("tasklens.metrics.hscore")
+    engine = importlib.import_module("tasklens.metrics._hscore_cpu")
     x, y = make_data(rng, 26000, 70, 6, offset=50.0, dtype=np.float32)
     labels = np.stack([(y + j) % 6 for j in range(num_targets)], 1)
     states = []
@@ -315,7 +315,7 @@ def test_cuda_matches_cpu(rng):
 def test_pipelined_update_keeps_state_whole_and_restores_blas_threads(rng, monkeypatch, fused):
     from threadpoolctl import threadpool_info
 
-    engine = importlib.import_module("tasklens.metrics.hscore")
+    engine = importlib.import_module("tasklens.metrics._hscore_cpu")
     if not fused:
         monkeypatch.setattr(engine, "FUSED_STATE_BYTES", 0)
 
