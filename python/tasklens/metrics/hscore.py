@@ -591,10 +591,15 @@ def hscore(features, labels, *, shrinkage: str | None = None, rtol: float | None
     x = check_array(features, "features", ndim=2, finite=False, min_rows=2)
     y, top = check_labels(labels, "labels", n=x.shape[0], ndim=(1, 2), return_max=True)
     backend = backend_of(features=x)
-    multi = y.ndim == 2
+    h = hscore_values(x, y, top, backend, shrinkage=shrinkage, rtol=rtol, block_rows=block_rows)
+    return backend.out(h if y.ndim == 2 else h[0])
+
+
+def hscore_values(x, y, top: int, backend: Backend, *, shrinkage: str | None = None, rtol: float | None = None,
+                  block_rows: int | None = None) -> np.ndarray:
+    """:func:`hscore` of validated features ``x`` (N, F) on ``backend`` and labels ``y`` (N,) or (N, T) whose
+    largest code is ``top``, as a float64 numpy array (T,) (T = 1 for labels (N,))."""
     y2, num_classes = compact_labels(labels_on(y, backend).reshape(y.shape[0], -1), x.shape[1], top + 1)
-    acc = HScoreAccumulator(x.shape[1], num_classes, num_targets=y2.shape[1] if multi else None,
-                            block_rows=block_rows)
-    acc._add(x, y2 if multi else y2.reshape(-1), backend)
-    h = hscore_from_state(_host_state(acc._state), shrinkage=shrinkage, rtol=rtol)
-    return backend.out(h if multi else h[0])
+    acc = HScoreAccumulator(x.shape[1], num_classes, num_targets=y2.shape[1], block_rows=block_rows)
+    acc._add(x, y2, backend)
+    return hscore_from_state(_host_state(acc._state), shrinkage=shrinkage, rtol=rtol)
