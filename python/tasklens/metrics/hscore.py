@@ -11,9 +11,10 @@ class-mean copy is ever built.
 
 Scale: the H-score does not depend on the scale of the features, but float64 sums of ``|x|^4`` overflow above
 about 1e77 and the scatter underflows below about 1e-154 (float32: much sooner). The accumulator therefore
-works on ``x * 2**-scale_exp``, an exact power-of-two rescaling chosen from the first block when its largest
+works on ``x * 2**-scale_exp``, an exact power-of-two rescaling chosen from the first rows when their largest
 ``|x|`` lies outside [2**-64, 2**64] (float32 input: [2**-32, 2**32]); a later block that would overflow the
-chosen scale makes the accumulator rescale its state (exactly, by a power of two) and continue.
+chosen scale makes the accumulator rescale its state (exactly, by a power of two) and continue. Data at a usual
+scale never take the rescaled path (no copies).
 """
 
 from __future__ import annotations
@@ -129,6 +130,9 @@ def hscore_from_state(state: dict, *, shrinkage: str | None = None, rtol: float 
 #: Largest-|x| exponent range kept as it is, per input dtype: outside it the first block picks a power-of-two
 #: scale (see the module docstring).
 SAFE_EXPONENTS = {"float32": 32, "float64": 64}
+#: Rows of a new accumulator's first update whose largest |x| picks the scale (a cheap look: later rows that
+#: overflow it trigger an exact rescaling of the state).
+SCALE_SAMPLE_ROWS = 1024
 #: float32 input: a part's ``rows * q4`` above this could overflow its float32 scatter (2**120 per entry).
 FLOAT32_ROWS_Q4_LIMIT = 2.0 ** 240
 
@@ -325,8 +329,8 @@ class HScoreAccumulator:
         y2 = y.reshape(y.shape[0], -1)
         if self._state is not None:
             self._state = self._state_on(backend)
-        else:
-            self._scale = scale_exponent(_max_abs(x[:self.block_rows]), backend.dtype)
+        else:  # the scale from the first rows; rows that overflow it later make the state rescale (below)
+            self._scale = scale_exponent(_max_abs(x[:SCALE_SAMPLE_ROWS]), backend.dtype)
         start = 0
         for _ in range(4):
             n0 = self.n
