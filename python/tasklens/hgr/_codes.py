@@ -42,9 +42,9 @@ def _size(value, name: str, needed: int) -> int:
     return value
 
 
-def _distinct(v, size: int) -> int:
+def _distinct(v, size: int, backend: Backend) -> int:
     """Number of distinct codes in ``v`` (codes < ``size``): a table count for dense alphabets, else a sort."""
-    if is_torch(v):
+    if backend.is_torch:
         import torch
 
         if dense_alphabet(size, v.shape[0]):
@@ -65,7 +65,7 @@ def check_codes(x, y, num_x=None, num_y=None) -> Codes:
         raise ValueError(f"x: needs at least one sample, got {describe(x)}")
     nx = _size(num_x, "num_x", int(x.max()) + 1)
     ny = _size(num_y, "num_y", int(y.max()) + 1)
-    return Codes(x, y, nx, ny, _distinct(x, nx), _distinct(y, ny), backend)
+    return Codes(x, y, nx, ny, _distinct(x, nx, backend), _distinct(y, ny, backend), backend)
 
 
 def unique_codes(v):

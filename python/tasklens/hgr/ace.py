@@ -59,11 +59,11 @@ def _compacted(v, size: int, name: str, k: int):
     return inv, int(u.shape[0]), u
 
 
-def _expanded(f, occurring, size: int):
+def _expanded(f, occurring, size: int, backend):
     """Rows of f (one per occurring code) placed at their codes in a (size, k) table of zeros."""
     if occurring is None:
         return f
-    if is_torch(f):
+    if backend.is_torch:
         import torch
 
         full = torch.zeros((size, f.shape[1]), dtype=f.dtype, device=f.device)
@@ -165,6 +165,6 @@ def ace(x, y, k: int = 1, *, max_iter: int = 1000, tol: float = 1e-12, seed: int
                                                _METHODS[method])
         used = "composed" if mode == 2 else "alternate"
     f, g = (fs, fa) if swap else (fa, fs)
-    f, g = _expanded(f, occ_x, codes.num_x), _expanded(g, occ_y, codes.num_y)
+    f, g = _expanded(f, occ_x, codes.num_x, backend), _expanded(g, occ_y, codes.num_y, backend)
     corr, f, g = backend.out((corr, f, g))
     return ACEResult(corr, f, g, int(iters), bool(conv), used)

@@ -24,8 +24,8 @@ class CpuEngine:
     The work of a block is cut into single-threaded tasks whose boundaries depend only on the sizes, run on a
     pool of ``tasklens.get_num_threads()`` workers with BLAS held at one thread, so the cores never run more
     threads than they have and results are bit-identical for any thread count. Each part of the block's
-    rows (two halves by default, see :data:`PART_ROWS`) has its moments and its scatter (one BLAS ``syrk`` in the input's precision, added in float64). Small
-    class-sum states are summed in the same read as the moments (``hscore_half_pass``, one task per part);
+    rows (two halves by default, see :data:`PART_ROWS`) has its moments and its scatter (one BLAS ``syrk`` in
+    the input's precision, added in float64). Small class-sum states are summed in the same read as the moments (``hscore_half_pass``, one task per part);
     large ones (many targets) by tasks split by targets or feature columns after the moments. Both give the
     same bits: per part, each class's rows are added in row order, then the parts in order.
     Block ``k + 1`` is centred on block ``k``'s mean, known once block ``k``'s class sums are done.

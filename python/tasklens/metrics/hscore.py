@@ -157,11 +157,11 @@ def narrowest(a: str, b: str) -> str:
     return "float32" if "float32" in (a, b) else "float64"
 
 
-def _max_abs(x) -> float:
-    """Largest |x| of a finite array or tensor (0 for an empty one), without an |x| copy."""
+def _max_abs(x, backend: Backend) -> float:
+    """Largest |x| of features of ``backend`` (0 for none; NaN or inf when not finite), without an |x| copy."""
     if x.shape[0] == 0:
         return 0.0
-    if is_torch(x):
+    if backend.is_torch:
         return float(x.detach().abs().max())
     return float(max(x.max(), -x.min()))
 
@@ -330,7 +330,7 @@ class HScoreAccumulator:
         if self._state is not None:
             self._state = self._state_on(backend)
         else:  # the scale from the first rows; rows that overflow it later make the state rescale (below)
-            self._scale = scale_exponent(_max_abs(x[:SCALE_SAMPLE_ROWS]), backend.dtype)
+            self._scale = scale_exponent(_max_abs(x[:SCALE_SAMPLE_ROWS], backend), backend.dtype)
         start = 0
         for _ in range(4):
             n0 = self.n
@@ -340,16 +340,17 @@ class HScoreAccumulator:
             except ScaleOverflow:
                 start += self.n - n0  # the rows of every block folded before the failing one
             rest = x[start:]
-            if not _all_finite(rest):
+            if not _all_finite(rest, backend):
                 raise ValueError(f"features: contains NaN or infinite values ({describe(x)}); remove or impute "
                                  "them first") from None
             if self._state is None:
                 break
-            scale = max(scale_exponent(_max_abs(rest), backend.dtype, force=True), self._scale + 1)
+            scale = max(scale_exponent(_max_abs(rest, backend), backend.dtype, force=True), self._scale + 1)
             self._state = rescale_state(self._state, self._scale - scale)
             self._scale = scale
-        raise ValueError(f"features: values up to {_max_abs(x[start:]):.3g} overflow the float64 sums even after "
-                         f"rescaling ({describe(x)}); rescale the features (the H-score is scale invariant)")
+        top = _max_abs(x[start:], backend)
+        raise ValueError(f"features: values up to {top:.3g} overflow the float64 sums even after rescaling "
+                         f"({describe(x)}); rescale the features (the H-score is scale invariant)")
 
     def _run(self, x, y, backend: Backend) -> None:
         """The engine of ``backend`` on ``x * 2**-scale`` (block by block when rescaled, same block cuts)."""
@@ -362,7 +363,7 @@ class HScoreAccumulator:
             from ._hscore_cpu import CpuEngine
 
             def engine(xb, yb):
-                CpuEngine.update(self, _cpu_array(xb), yb, backend.dtype)
+                CpuEngine.update(self, xb.detach().numpy() if backend.is_torch else xb, yb, backend.dtype)
         try:
             if self._scale == 0:
                 engine(x, y)
@@ -494,17 +495,12 @@ class HScoreAccumulator:
                 f"num_targets={self.num_targets}, n={self.n})")
 
 
-def _all_finite(x) -> bool:
-    if is_torch(x):
+def _all_finite(x, backend: Backend) -> bool:
+    if backend.is_torch:
         import torch
 
         return bool(torch.isfinite(x.detach()).all())
     return bool(np.isfinite(x).all())
-
-
-def _cpu_array(x) -> np.ndarray:
-    """A numpy view of CPU features (torch CPU tensors are detached, not copied)."""
-    return x.detach().numpy() if is_torch(x) else x
 
 
 def _host_state(st: dict) -> dict:
