@@ -321,5 +321,8 @@ def test_ace_cuda_smaller_x_zero_modes_and_max_iter(rng):
     xs, ys = sample(rng, 200, 40, 20000)
     m = ace(torch.from_numpy(xs).cuda(), torch.from_numpy(ys).cuda(), k=4, max_iter=2, oversample=0)
     assert m.iterations == 2 and not m.converged
-    sparse = ace(torch.from_numpy(x * 1000).cuda(), torch.from_numpy(y).cuda(), k=2)
-    np.testing.assert_allclose(sparse.correlations.cpu().numpy(), cpu.correlations[:2], atol=1e-10)
+    sparse = ace(torch.from_numpy(x * 100_000).cuda(), torch.from_numpy(y).cuda(), k=2)  # renumbered on device
+    np.testing.assert_allclose(sparse.correlations.cpu().numpy(), cpu.correlations[:2], atol=1e-8)
+    assert sparse.f.shape == (7 * 100_000 + 1, 2) and sparse.f.device.type == "cuda"
+    np.testing.assert_allclose(sparse.f[torch.from_numpy(x * 100_000).cuda()].cpu().numpy()[:, :2] ** 2,
+                               cpu.f[x][:, :2] ** 2, atol=1e-6)  # same f up to sign

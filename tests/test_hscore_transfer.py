@@ -161,3 +161,6 @@ def test_transferability_sparse_codes_and_output_rule(discrete_problem, rng):
     assert ranked[0][0] == "a" and isinstance(ranked[0][1], torch.Tensor)
     with pytest.raises(TypeError, match="k"):
         transferability(feats, y, optimal="ace", inputs=x, k=2.5)
+    sources = {"a": feats, "b": rng.normal(size=feats.shape)}
+    for (name, h), (name_s, h_s) in zip(rank_sources(sources, y), rank_sources(sources, y * 2**40)):
+        assert name == name_s and h == pytest.approx(h_s, rel=1e-12)  # sparse codes renumbered (MemoryError before)

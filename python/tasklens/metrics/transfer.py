@@ -14,7 +14,7 @@ import numpy as np
 from .._dispatch import backend_of, to_host
 from .._validation import check_array, check_choice, check_int, check_labels, describe
 from ..hgr._codes import renumber_codes
-from .hscore import HScoreAccumulator, hscore, hscore_from_state, hscore_values
+from .hscore import HScoreAccumulator, compact_labels, hscore, hscore_from_state, hscore_values
 
 __all__ = ["transferability", "select_source", "rank_sources", "rank_source_pairs"]
 
@@ -162,7 +162,7 @@ def _shared_state(arrays: list[np.ndarray], y: np.ndarray):
     dtype = np.float64 if any(a.dtype == np.float64 for a in arrays) else np.float32
     widths = [a.shape[1] for a in arrays]
     offsets = np.concatenate([[0], np.cumsum(widths)])
-    y2, num_classes = y.reshape(y.shape[0], -1), int(y.max()) + 1
+    y2, num_classes = compact_labels(y.reshape(y.shape[0], -1), int(offsets[-1]), int(y.max()) + 1)
     acc = HScoreAccumulator(int(offsets[-1]), num_classes, num_targets=y2.shape[1])
     step = 65536
     for r0 in range(0, arrays[0].shape[0], step):
