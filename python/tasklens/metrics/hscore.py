@@ -244,7 +244,6 @@ def compact_labels(y, num_features: int, num_classes: int):
     return out, max(used, 1)
 
 
-
 class HScoreAccumulator:
     """Streaming H-score: one pass over feature chunks, exact merges, serialisable state.
 
@@ -272,7 +271,10 @@ class HScoreAccumulator:
     Results are bit-identical for any thread count; different chunkings or merge orders agree to
     floating-point rounding (about 1e-13 relative on float64 input). float32 input: each part's scatter is
     formed by float32 BLAS over at most 8192 centred rows, everything else in float64. A larger
-    ``block_rows`` cuts each block into more parts, which more worker threads can share.
+    ``block_rows`` cuts each block into more parts, which more worker threads can share. Features far from
+    unit scale are rescaled exactly by a power of two (see the module docstring; ``state_dict()["scale_exp"]``).
+    The engine (CPU or CUDA) follows the features' device; labels of any kind or device are moved there, and a
+    state restored with :meth:`from_dict` or merged goes on with :meth:`update` on either.
 
     Examples
     --------
