@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import tasklens
 from tasklens.metrics import HScoreAccumulator, hscore
-from tasklens.metrics.hscore import hscore_from_state
+from tasklens.metrics.hscore import hscore_from_state, labels_on
 
 
 def reference_hscore(x, y, rcond=1e-15):
@@ -546,3 +546,110 @@ def test_cuda_sparse_labels_many_classes_tf32_and_scale(rng, monkeypatch):
     x64 = x.astype(np.float64)
     for scale in (1e-170, 1e150):
         assert rel(float(hscore(torch.from_numpy(x64 * scale).cuda(), y)), hscore(x64, y)) < 1e-9
+
+
+class _EmulatedCudaKernels:
+    """The three H-score CUDA ops written in torch on CPU tensors from their documented semantics (cuda/hscore.cu),
+    so the CUDA engine's Python side (allocation, target chunks, scratch sizes, state moves, rescaling) runs here."""
+
+    def __init__(self):
+        self.scratch = []
+
+    def __call__(self, op, backend, *args, dtype=None):
+        import torch
+
+        from tasklens._native import native
+
+        if op == "hscore_block_moments":
+            xb, rows, f, mean, xc, v3, q4, norms = args
+            assert xb.shape == (rows, f) and mean.dtype == torch.float64 and dtype == xb.dtype
+            mean.copy_(xb.double().mean(0))
+            u = xb.double() - mean
+            xc.copy_(u.to(xb.dtype))
+            norms.copy_((u * u).sum(1))
+            v3.copy_((norms[:, None] * xc.double()).sum(0))
+            q4.copy_((norms * norms).sum().reshape(1))
+        elif op == "hscore_class_sums":
+            xc, rows, f, labels, t, c, offset, sums, counts, partial, segments = args
+            assert labels.shape == (rows, t) and labels.is_contiguous() and sums.shape == (t, c, f)
+            assert partial.numel() == segments * t * c * f + t * c and t <= 65535
+            self.scratch.append(partial.numel() * 8)
+            for j in range(t):
+                onehot = torch.nn.functional.one_hot(labels[:, j], c).double()  # (rows, c)
+                n_c = onehot.sum(0)
+                counts[j] += n_c.to(torch.int64)
+                block = onehot.T @ xc.double() + n_c[:, None] * offset[None, :]
+                sums[j] += torch.where(n_c[:, None] > 0, block, torch.zeros_like(block))
+        elif op == "hscore_merge_moments":
+            f, n_a, mean_a, scatter_a, v3_a, q4_a, n_b, mean_b, gram, v3_b, q4_b, work = args
+            q4_a[0] = native().hscore_merge_moments(n_a, mean_a.numpy(), scatter_a.numpy(), v3_a.numpy(),
+                                                    float(q4_a), n_b, mean_b.numpy(), gram.numpy(), v3_b.numpy(),
+                                                    float(q4_b))
+        else:
+            raise AssertionError(op)
+
+
+@pytest.fixture
+def emulated_cuda(monkeypatch):
+    """A backend that takes the CUDA engine's path on CPU tensors, with the kernels emulated in torch."""
+    pytest.importorskip("torch")
+    from dataclasses import dataclass
+
+    from tasklens._dispatch import Backend
+    from tasklens.metrics import _cuda
+
+    @dataclass(frozen=True)
+    class EmulatedCuda(Backend):
+        @property
+        def is_cuda(self) -> bool:
+            return True
+
+    kernels = _EmulatedCudaKernels()
+    monkeypatch.setattr(_cuda, "call", kernels)
+    monkeypatch.setattr(_cuda, "require_cuda", lambda what: None)
+    monkeypatch.setattr(_cuda, "native", lambda: type("C", (), {
+        "hscore_class_sum_segments_cuda": staticmethod(lambda rows, features, targets: 64)}))
+    return lambda dtype: EmulatedCuda("torch", "cpu", dtype), kernels
+
+
+def test_cuda_engine_glue_against_the_cpu_engine(rng, emulated_cuda, monkeypatch):
+    """The CUDA engine's Python side on emulated kernels: numpy labels, chunked targets under a small scratch
+    budget, resume from a state dict, merge into an empty accumulator, rescaling: all as the CPU engine."""
+    import torch
+
+    from tasklens.metrics import _cuda
+
+    backend_for, kernels = emulated_cuda
+    x, y = make_data(rng, 3000, 8, 5)
+    labels = np.stack([y, rng.integers(0, 5, 3000), y % 2], 1)
+    cpu = HScoreAccumulator(8, 5, num_targets=3, block_rows=700).update(x, labels)
+    be = backend_for("float64")
+    monkeypatch.setattr(_cuda, "SCRATCH_BYTES", 2 * 5 * 8 * 8)  # room for two targets' class sums per launch
+    gpu = HScoreAccumulator(8, 5, num_targets=3, block_rows=700)
+    gpu._add(torch.from_numpy(x[:1000]), labels_on(labels[:1000], be), be)  # numpy labels moved to the device
+    assert len(kernels.scratch) == 2 * 2  # two blocks, targets in chunks (0, 2) and (2, 3)
+    assert max(kernels.scratch) <= _cuda.SCRATCH_BYTES + 2 * 5 * 8
+    resumed = HScoreAccumulator.from_dict(gpu.state_dict())  # host state, continues on the device
+    resumed._add(torch.from_numpy(x[1000:2000]), labels_on(labels[1000:2000], be), be)
+    assert torch.is_tensor(resumed._state["scatter"])
+    rest = HScoreAccumulator(8, 5, num_targets=3, block_rows=700)
+    rest._add(torch.from_numpy(x[2000:]), labels_on(torch.from_numpy(labels[2000:]), be), be)
+    merged = HScoreAccumulator(8, 5, num_targets=3).merge(resumed)
+    merged.merge(rest)
+    np.testing.assert_allclose(merged.score(), cpu.score(), rtol=1e-11)
+    np.testing.assert_allclose(merged.score(shrinkage="ledoit-wolf"), cpu.score(shrinkage="ledoit-wolf"),
+                               rtol=1e-11)
+    ms, cs = merged.state_dict(), cpu.state_dict()
+    for key in ("mean", "scatter", "v3", "class_sums"):
+        np.testing.assert_allclose(ms[key], cs[key], rtol=1e-10, atol=1e-10 * np.abs(cs[key]).max())
+    np.testing.assert_array_equal(ms["class_counts"], cs["class_counts"])
+    # a later block that overflows the scale picked from the first rows: rescaled on the device too
+    big = x.copy()
+    big[1500:] *= 1e200
+    dev = HScoreAccumulator(8, 5, block_rows=700)
+    dev._add(torch.from_numpy(big), labels_on(y, be), be)
+    assert dev.state_dict()["scale_exp"] > 600
+    assert rel(float(dev.score()), reference_hscore(big * 2.0**-600, y)) < 1e-9
+    f32 = HScoreAccumulator(8, 5, block_rows=700)
+    f32._add(torch.from_numpy(x.astype(np.float32)), labels_on(y, backend_for("float32")), backend_for("float32"))
+    assert rel(float(f32.score()), reference_hscore(x, y)) < 1e-4
