@@ -48,7 +48,7 @@ def exact_float32_matmul():
 
     ``torch.backends.cuda.matmul.allow_tf32`` (or ``fp32_precision = "tf32"``, or
     ``torch.set_float32_matmul_precision("high")``) would let cuBLAS round the float32 scatter's inputs to
-    10-bit mantissas.
+    10-bit mantissas. The flags are process-wide: they are set for the engine's matmul only and restored on exit.
     """
     import torch
 
