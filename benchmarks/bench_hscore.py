@@ -159,7 +159,7 @@ def breakdown(x, y, ymulti, rows=16384):
     from threadpoolctl import threadpool_limits
 
     from tasklens._native import native
-    from tasklens.metrics.hscore import _parts
+    from tasklens.metrics._hscore_cpu import _parts
 
     C = native()
     xb = np.ascontiguousarray(x[:rows])

@@ -225,7 +225,7 @@ def test_torch_in_torch_out(rng):
     d = dtm(torch.from_numpy(x), torch.from_numpy(y))
     assert isinstance(d.matrix, torch.Tensor)
     np.testing.assert_allclose(d.singular_values.numpy(), dtm(x, y).singular_values)
-    with pytest.raises(TypeError, match="same kind"):
+    with pytest.raises(TypeError, match="one kind"):
         ace(torch.from_numpy(x), y)
 
 
@@ -253,3 +253,76 @@ def test_ace_cuda_matches_cpu(rng):
     np.testing.assert_allclose(gpu.f.cpu().numpy(), cpu.f, atol=1e-7)
     np.testing.assert_allclose(gpu.g.cpu().numpy(), cpu.g, atol=1e-7)
     assert tasklens.get_num_threads() >= 1
+
+
+# ------------------------------------------------------------------------------------- issue 9
+
+def test_dtm_of_a_constant_is_exactly_zero(rng):
+    """One x (or y) value: B~ = 0 in exact arithmetic; the rank-one subtraction left ~3e-32 before."""
+    for x, y in [(np.zeros(10, int), rng.integers(0, 3, 10)), (rng.integers(0, 7, 37), np.full(37, 4))]:
+        d = dtm(x, y)
+        assert d.optimal_hscore == 0.0 and type(d.optimal_hscore) is float
+        assert not d.matrix.any() and d.singular_values.shape == (0,)
+
+
+def test_codes_near_2_pow_40(rng):
+    """Sparse codes: counted without a table over the code range (MemoryError '8.00 TiB' before); ACE iterates
+    on the codes that occur and places f, g at their codes; when even f would be too large, a clear error."""
+    x, y = sample(rng, 20, 7, 5000)
+    r = ace(x, y, k=2)
+    big = ace(x * 1000 + 3, y * 100_000, k=2)
+    np.testing.assert_allclose(big.correlations, r.correlations, atol=1e-12)
+    assert big.f.shape == (19 * 1000 + 4, 2) and big.g.shape == (6 * 100_000 + 1, 2)
+    np.testing.assert_allclose(big.f[x * 1000 + 3], r.f[x], atol=1e-9)
+    np.testing.assert_allclose(big.g[y * 100_000], r.g[y], atol=1e-9)
+    assert not np.delete(big.f, np.unique(x) * 1000 + 3, axis=0).any()
+    with pytest.raises(ValueError, match=r"x: the codes go up to .*renumber"):
+        ace(x * 2**40, y, k=2)
+    with pytest.raises(ValueError, match=r"only 20 x and 7 y codes occur: renumber"):
+        dtm(x * 2**40, y)
+
+
+def test_whole_number_arguments():
+    x, y = np.arange(40) % 5, np.arange(40) % 4
+    with pytest.raises(TypeError, match="k"):
+        ace(x, y, k=2.5)
+    with pytest.raises(TypeError, match="num_x"):
+        dtm(x, y, num_x=True)
+    with pytest.raises(TypeError, match="seed"):
+        ace(x, y, k=1, seed=1.5)
+    assert dtm(x, y, num_x=6.0).matrix.shape == (4, 6)
+
+
+def test_torch_scalars_follow_the_output_rule(rng):
+    torch = pytest.importorskip("torch")
+    x, y = sample(rng, 12, 5, 3000)
+    d = dtm(torch.from_numpy(x), torch.from_numpy(y))
+    assert isinstance(d.optimal_hscore, torch.Tensor) and d.optimal_hscore.ndim == 0
+    assert d.optimal_hscore.dtype == torch.float64
+    np.testing.assert_allclose(float(d.optimal_hscore), dtm(x, y).optimal_hscore, rtol=1e-12)
+    r = ace(torch.from_numpy(x), torch.from_numpy(y), k=2)
+    assert isinstance(r.hscore, torch.Tensor) and isinstance(ace(x, y, k=2).hscore, float)
+
+
+@pytest.mark.cuda
+def test_ace_cuda_smaller_x_zero_modes_and_max_iter(rng):
+    torch = pytest.importorskip("torch")
+    x, y = sample(rng, 8, 300, 50000)  # |X| < |Y|: the CUDA path iterates on X
+    cpu = ace(x, y, k=4, method="alternate")
+    gpu = ace(torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda(), k=4)
+    np.testing.assert_allclose(gpu.correlations.cpu().numpy(), cpu.correlations, atol=1e-10)
+    np.testing.assert_allclose(gpu.f.cpu().numpy(), cpu.f, atol=1e-7)
+    assert gpu.f.shape == (8, 4) and gpu.g.shape == (300, 4)
+    xi, yi = np.repeat(np.arange(4), 4), np.tile(np.arange(4), 4)  # independent: zero-correlation modes
+    z = ace(torch.from_numpy(xi).cuda(), torch.from_numpy(yi).cuda(), k=3)
+    np.testing.assert_allclose(z.correlations.cpu().numpy(), 0, atol=1e-12)
+    check_constraints(type(z)(*(v.cpu() if hasattr(v, "cpu") else v for v in
+                                (z.correlations, z.f, z.g, z.iterations, z.converged, z.method))), xi, yi, 4, 4)
+    xs, ys = sample(rng, 200, 40, 20000)
+    m = ace(torch.from_numpy(xs).cuda(), torch.from_numpy(ys).cuda(), k=4, max_iter=2, oversample=0)
+    assert m.iterations == 2 and not m.converged
+    sparse = ace(torch.from_numpy(x * 100_000).cuda(), torch.from_numpy(y).cuda(), k=2)  # renumbered on device
+    np.testing.assert_allclose(sparse.correlations.cpu().numpy(), cpu.correlations[:2], atol=1e-8)
+    assert sparse.f.shape == (7 * 100_000 + 1, 2) and sparse.f.device.type == "cuda"
+    np.testing.assert_allclose(sparse.f[torch.from_numpy(x * 100_000).cuda()].cpu().numpy()[:, :2] ** 2,
+                               cpu.f[x][:, :2] ** 2, atol=1e-6)  # same f up to sign

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import tasklens
 from tasklens.metrics import HScoreAccumulator, hscore
-from tasklens.metrics.hscore import hscore_from_state
+from tasklens.metrics.hscore import hscore_from_state, labels_on
 
 
 def reference_hscore(x, y, rcond=1e-15):
@@ -186,7 +186,7 @@ def test_class_sum_parts_are_bit_identical_to_one_call(rng, dtype):
 def test_engine_bit_identical_for_any_thread_count_and_mode(rng, threads, monkeypatch, num_targets):
     """Fused half passes (small class-sum state) and split class-sum tasks (by columns for 2 targets, by
     targets for 12), for 1-4 threads, over blocks of 1500 rows (two halves) and of 20000 rows (three parts)."""
-    engine = importlib.import_module("tasklens.metrics.hscore")
+    engine = importlib.import_module("tasklens.metrics._hscore_cpu")
     x, y = make_data(rng, 26000, 70, 6, offset=50.0, dtype=np.float32)
     labels = np.stack([(y + j) % 6 for j in range(num_targets)], 1)
     states = []
@@ -315,7 +315,7 @@ def test_cuda_matches_cpu(rng):
 def test_pipelined_update_keeps_state_whole_and_restores_blas_threads(rng, monkeypatch, fused):
     from threadpoolctl import threadpool_info
 
-    engine = importlib.import_module("tasklens.metrics.hscore")
+    engine = importlib.import_module("tasklens.metrics._hscore_cpu")
     if not fused:
         monkeypatch.setattr(engine, "FUSED_STATE_BYTES", 0)
 
@@ -375,3 +375,281 @@ def test_recentre_moments_native_matches_direct_formulas(rng):
     np.testing.assert_allclose(gram, w.T @ w, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(v3, (b[:, None] * w).sum(axis=0), rtol=1e-9, atol=1e-8)
     assert rel(q4, float((b * b).sum())) < 1e-10
+
+
+# ------------------------------------------------------------------------------------- issue 9: scale, codes, seam
+
+@pytest.mark.parametrize("scale", [1e-170, 1e-300, 1e80, 1e150])
+def test_scale_invariance_float64(rng, scale):
+    """H-score does not depend on the features' scale: float64 sums of |x|^4 overflow at 1e80 and the scatter
+    underflows at 1e-170 unless the engine rescales (it returned 0.0 at 1e-170, and 'NaN or infinite' at 1e80)."""
+    x, y = make_data(rng, 900, 6, 4)
+    x = x / np.abs(x).max()
+    ref = reference_hscore(x, y)
+    assert rel(hscore(x * scale, y), ref) < 1e-10
+    lw = hscore(x, y, shrinkage="ledoit-wolf")
+    assert rel(hscore(x * scale, y, shrinkage="ledoit-wolf"), lw) < 1e-10
+    assert rel(HScoreAccumulator(6, 4, block_rows=200).update(x * scale, y).score(), ref) < 1e-10
+
+
+@pytest.mark.parametrize("scale", [np.finfo(np.float32).max / 2, 1e30, 1e-30, np.finfo(np.float32).tiny * 8])
+def test_scale_invariance_float32_extremes(rng, scale):
+    x, y = make_data(rng, 900, 6, 4)
+    x = (x / np.abs(x).max()).astype(np.float32)
+    xs = (x.astype(np.float64) * scale).astype(np.float32)  # rounding of the product is the only change
+    assert np.isfinite(xs).all()
+    assert rel(hscore(xs, y), reference_hscore(xs.astype(np.float64), y)) < 1e-4
+
+
+def test_stream_rescales_when_a_later_block_overflows(rng):
+    """The scale is picked from the first block; a later block 1e200 times larger overflows it, and the
+    accumulator rescales its state exactly and goes on (one update or several, any block size)."""
+    x, y = make_data(rng, 1200, 5, 3)
+    big = x.copy()
+    big[500:] *= 1e200
+    ref = reference_hscore(big * 2.0 ** -600, y)  # exact power-of-two rescaling of the data: the same H
+    one = HScoreAccumulator(5, 3, block_rows=200).update(big, y)
+    two = HScoreAccumulator(5, 3, block_rows=200).update(big[:500], y[:500]).update(big[500:], y[500:])
+    assert one.n == two.n == 1200
+    assert rel(one.score(), ref) < 1e-9 and rel(two.score(), ref) < 1e-9
+    assert two.state_dict()["scale_exp"] > 600
+    # state dict round trip and merges across accumulators of different scales
+    small = HScoreAccumulator(5, 3).update(big[:500], y[:500])
+    large = HScoreAccumulator(5, 3).update(big[500:], y[500:])
+    assert small.state_dict()["scale_exp"] == 0 and large.state_dict()["scale_exp"] > 600
+    merged = HScoreAccumulator(5, 3).merge(small).merge(large)
+    assert rel(merged.score(), ref) < 1e-9
+    restored = HScoreAccumulator.from_dict(pickle.loads(pickle.dumps(large.state_dict())))
+    assert rel(restored.merge(small).score(), ref) < 1e-9
+    # NaN after a finite overflow still says NaN
+    bad = big.copy()
+    bad[900, 2] = np.nan
+    with pytest.raises(ValueError, match="features: contains NaN"):
+        HScoreAccumulator(5, 3, block_rows=200).update(bad, y)
+
+
+def test_label_codes_near_2_pow_40(rng):
+    """Label codes near 2**40 are renumbered (it raised MemoryError '8.00 TiB' while counting them)."""
+    x, y = make_data(rng, 600, 4, 3)
+    codes = y.astype(np.int64) * (2**40) + 7
+    assert rel(hscore(x, codes), reference_hscore(x, y)) < 1e-10
+    multi = np.stack([codes, (y == 1) * 2**41], 1)
+    np.testing.assert_allclose(hscore(x, multi), [reference_hscore(x, y), reference_hscore(x, y == 1)],
+                               rtol=1e-10)
+    with pytest.raises(MemoryError, match="renumber"):
+        HScoreAccumulator(4, 2**42).update(x, codes)
+
+
+def test_output_rule_and_labels_of_another_kind(rng):
+    torch = pytest.importorskip("torch")
+    x, y = make_data(rng, 500, 4, 3)
+    h = hscore(x, y)
+    assert type(h) is float
+    assert isinstance(hscore(x, np.stack([y, y], 1)), np.ndarray)
+    ht = hscore(torch.from_numpy(x), y)  # numpy labels with torch features: moved to the features' device
+    assert isinstance(ht, torch.Tensor) and ht.ndim == 0 and ht.dtype == torch.float64
+    acc = HScoreAccumulator(4, 3).update(torch.from_numpy(x[:200]), y[:200])
+    acc.update(torch.from_numpy(x[200:]), torch.from_numpy(y[200:]))
+    assert rel(float(acc.score()), h) < 1e-12
+    with pytest.raises(TypeError, match="num_classes"):
+        HScoreAccumulator(4, 2.5)
+    with pytest.raises(TypeError, match="block_rows"):
+        HScoreAccumulator(4, 3, block_rows=True)
+
+
+def test_cuda_class_sum_plan_bounds_the_scratch():
+    """C = 20000 classes and F = 768 needed ~8 GB of scratch a block (64 row segments); the plan keeps each
+    launch under SCRATCH_BYTES (or one segment of one target when that alone is larger) and <= 65535 targets."""
+    from tasklens.metrics import _cuda
+
+    def preferred(rows, features, targets):
+        return 64
+
+    for rows, f, t, c in [(16384, 768, 1, 20000), (16384, 512, 4096, 16), (4096, 8, 100000, 2), (10, 3, 2, 2)]:
+        plan = _cuda.class_sum_plan(rows, f, t, c, preferred)
+        assert plan[0][0] == 0 and plan[-1][1] == t
+        assert all(a[1] == b[0] for a, b in zip(plan, plan[1:]))
+        for t0, t1, seg in plan:
+            assert 1 <= seg <= 64 and t1 - t0 <= _cuda.MAX_TARGETS_PER_LAUNCH
+            scratch = seg * (t1 - t0) * c * f * 8
+            assert scratch <= max(_cuda.SCRATCH_BYTES, c * f * 8)
+    assert _cuda.class_sum_plan(10, 3, 2, 2, preferred) == [(0, 2, 64)]
+
+
+def test_tf32_disabled_inside_the_engine_matmul():
+    torch = pytest.importorskip("torch")
+    from tasklens.metrics._cuda import exact_float32_matmul
+
+    matmul = torch.backends.cuda.matmul
+    before = (torch.get_float32_matmul_precision(), matmul.allow_tf32)
+    try:
+        torch.set_float32_matmul_precision("high")  # the user's TF32 opt-in
+        matmul.allow_tf32 = True
+        with exact_float32_matmul():
+            assert torch.get_float32_matmul_precision() == "highest" and not matmul.allow_tf32
+        assert torch.get_float32_matmul_precision() == "high" and matmul.allow_tf32
+    finally:
+        torch.set_float32_matmul_precision(before[0])
+        matmul.allow_tf32 = before[1]
+
+
+@pytest.mark.cuda
+def test_cuda_accumulator_merge_resume_and_numpy_labels(rng):
+    torch = pytest.importorskip("torch")
+    x, y = make_data(rng, 9000, 16, 5)
+    ref = HScoreAccumulator(16, 5, block_rows=2000).update(x, y)
+    xt = torch.from_numpy(x).cuda()
+    # numpy labels with CUDA features (AttributeError before)
+    a = HScoreAccumulator(16, 5, block_rows=2000).update(xt[:4000], y[:4000])
+    b = HScoreAccumulator(16, 5, block_rows=2000).update(xt[4000:], y[4000:])
+    # merge on the device, including v3 and q4 (Ledoit-Wolf)
+    merged = HScoreAccumulator(16, 5).merge(a)  # merge into an empty one: host state, then continues on CUDA
+    merged.merge(b)
+    for shrink in (None, "ledoit-wolf"):
+        assert rel(float(merged.score(shrinkage=shrink)), ref.score(shrinkage=shrink)) < 1e-10
+    ms, rs = merged.state_dict(), ref.state_dict()
+    for key in ("mean", "scatter", "v3", "class_sums"):
+        np.testing.assert_allclose(ms[key], rs[key], rtol=1e-10, atol=1e-10 * np.abs(rs[key]).max())
+    assert rel(ms["q4"], rs["q4"]) < 1e-10
+    np.testing.assert_array_equal(ms["class_counts"], rs["class_counts"])
+    # resume from a state dict on CUDA
+    resumed = HScoreAccumulator.from_dict(a.state_dict()).update(xt[4000:], torch.from_numpy(y[4000:]).cuda())
+    assert rel(float(resumed.score()), ref.score()) < 1e-10
+    assert resumed.score().device.type == "cuda"
+    again = HScoreAccumulator(16, 5).merge(a).update(xt[4000:], y[4000:])
+    assert rel(float(again.score(shrinkage="ledoit-wolf")), ref.score(shrinkage="ledoit-wolf")) < 1e-10
+
+
+@pytest.mark.cuda
+def test_cuda_sparse_labels_many_classes_tf32_and_scale(rng, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from tasklens.metrics import _cuda
+
+    x, y = make_data(rng, 6000, 24, 6, dtype=np.float32)
+    xt = torch.from_numpy(x).cuda()
+    codes = y.astype(np.int64) * 2**40  # compacted on the device too
+    cpu = hscore(x, y)
+    assert rel(float(hscore(xt, torch.from_numpy(codes).cuda())), cpu) < 1e-4
+    many = rng.integers(0, 3000, 6000)  # C = 3000 with a tiny scratch budget: chunked targets, one segment
+    monkeypatch.setattr(_cuda, "SCRATCH_BYTES", 1 << 16)
+    labels = np.stack([y, many, many % 7], 1)
+    np.testing.assert_allclose(hscore(xt, torch.from_numpy(labels).cuda()).cpu().numpy(), hscore(x, labels),
+                               rtol=1e-4)
+    matmul = torch.backends.cuda.matmul
+    saved = matmul.allow_tf32
+    try:
+        matmul.allow_tf32 = True  # the user's opt-in must not lower the engine's accuracy
+        assert rel(float(hscore(xt, y)), cpu) < 1e-4
+        assert matmul.allow_tf32
+    finally:
+        matmul.allow_tf32 = saved
+    x64 = x.astype(np.float64)
+    for scale in (1e-170, 1e150):
+        assert rel(float(hscore(torch.from_numpy(x64 * scale).cuda(), y)), hscore(x64, y)) < 1e-9
+
+
+class _EmulatedCudaKernels:
+    """The three H-score CUDA ops written in torch on CPU tensors from their documented semantics (cuda/hscore.cu),
+    so the CUDA engine's Python side (allocation, target chunks, scratch sizes, state moves, rescaling) runs here."""
+
+    def __init__(self):
+        self.scratch = []
+
+    def __call__(self, op, backend, *args, dtype=None):
+        import torch
+
+        from tasklens._native import native
+
+        if op == "hscore_block_moments":
+            xb, rows, f, mean, xc, v3, q4, norms = args
+            assert xb.shape == (rows, f) and mean.dtype == torch.float64 and dtype == xb.dtype
+            mean.copy_(xb.double().mean(0))
+            u = xb.double() - mean
+            xc.copy_(u.to(xb.dtype))
+            norms.copy_((u * u).sum(1))
+            v3.copy_((norms[:, None] * xc.double()).sum(0))
+            q4.copy_((norms * norms).sum().reshape(1))
+        elif op == "hscore_class_sums":
+            xc, rows, f, labels, t, c, offset, sums, counts, partial, segments = args
+            assert labels.shape == (rows, t) and labels.is_contiguous() and sums.shape == (t, c, f)
+            assert partial.numel() == segments * t * c * f + t * c and t <= 65535
+            self.scratch.append(partial.numel() * 8)
+            for j in range(t):
+                onehot = torch.nn.functional.one_hot(labels[:, j], c).double()  # (rows, c)
+                n_c = onehot.sum(0)
+                counts[j] += n_c.to(torch.int64)
+                block = onehot.T @ xc.double() + n_c[:, None] * offset[None, :]
+                sums[j] += torch.where(n_c[:, None] > 0, block, torch.zeros_like(block))
+        elif op == "hscore_merge_moments":
+            f, n_a, mean_a, scatter_a, v3_a, q4_a, n_b, mean_b, gram, v3_b, q4_b, work = args
+            q4_a[0] = native().hscore_merge_moments(n_a, mean_a.numpy(), scatter_a.numpy(), v3_a.numpy(),
+                                                    float(q4_a), n_b, mean_b.numpy(), gram.numpy(), v3_b.numpy(),
+                                                    float(q4_b))
+        else:
+            raise AssertionError(op)
+
+
+@pytest.fixture
+def emulated_cuda(monkeypatch):
+    """A backend that takes the CUDA engine's path on CPU tensors, with the kernels emulated in torch."""
+    pytest.importorskip("torch")
+    from dataclasses import dataclass
+
+    from tasklens._dispatch import Backend
+    from tasklens.metrics import _cuda
+
+    @dataclass(frozen=True)
+    class EmulatedCuda(Backend):
+        @property
+        def is_cuda(self) -> bool:
+            return True
+
+    kernels = _EmulatedCudaKernels()
+    monkeypatch.setattr(_cuda, "call", kernels)
+    monkeypatch.setattr(_cuda, "require_cuda", lambda what: None)
+    monkeypatch.setattr(_cuda, "native", lambda: type("C", (), {
+        "hscore_class_sum_segments_cuda": staticmethod(lambda rows, features, targets: 64)}))
+    return lambda dtype: EmulatedCuda("torch", "cpu", dtype), kernels
+
+
+def test_cuda_engine_glue_against_the_cpu_engine(rng, emulated_cuda, monkeypatch):
+    """The CUDA engine's Python side on emulated kernels: numpy labels, chunked targets under a small scratch
+    budget, resume from a state dict, merge into an empty accumulator, rescaling: all as the CPU engine."""
+    import torch
+
+    from tasklens.metrics import _cuda
+
+    backend_for, kernels = emulated_cuda
+    x, y = make_data(rng, 3000, 8, 5)
+    labels = np.stack([y, rng.integers(0, 5, 3000), y % 2], 1)
+    cpu = HScoreAccumulator(8, 5, num_targets=3, block_rows=700).update(x, labels)
+    be = backend_for("float64")
+    monkeypatch.setattr(_cuda, "SCRATCH_BYTES", 2 * 5 * 8 * 8)  # room for two targets' class sums per launch
+    gpu = HScoreAccumulator(8, 5, num_targets=3, block_rows=700)
+    gpu._add(torch.from_numpy(x[:1000]), labels_on(labels[:1000], be), be)  # numpy labels moved to the device
+    assert len(kernels.scratch) == 2 * 2  # two blocks, targets in chunks (0, 2) and (2, 3)
+    assert max(kernels.scratch) <= _cuda.SCRATCH_BYTES + 2 * 5 * 8
+    resumed = HScoreAccumulator.from_dict(gpu.state_dict())  # host state, continues on the device
+    resumed._add(torch.from_numpy(x[1000:2000]), labels_on(labels[1000:2000], be), be)
+    assert torch.is_tensor(resumed._state["scatter"])
+    rest = HScoreAccumulator(8, 5, num_targets=3, block_rows=700)
+    rest._add(torch.from_numpy(x[2000:]), labels_on(torch.from_numpy(labels[2000:]), be), be)
+    merged = HScoreAccumulator(8, 5, num_targets=3).merge(resumed)
+    merged.merge(rest)
+    np.testing.assert_allclose(merged.score(), cpu.score(), rtol=1e-11)
+    np.testing.assert_allclose(merged.score(shrinkage="ledoit-wolf"), cpu.score(shrinkage="ledoit-wolf"),
+                               rtol=1e-11)
+    ms, cs = merged.state_dict(), cpu.state_dict()
+    for key in ("mean", "scatter", "v3", "class_sums"):
+        np.testing.assert_allclose(ms[key], cs[key], rtol=1e-10, atol=1e-10 * np.abs(cs[key]).max())
+    np.testing.assert_array_equal(ms["class_counts"], cs["class_counts"])
+    # a later block that overflows the scale picked from the first rows: rescaled on the device too
+    big = x.copy()
+    big[1500:] *= 1e200
+    dev = HScoreAccumulator(8, 5, block_rows=700)
+    dev._add(torch.from_numpy(big), labels_on(y, be), be)
+    assert dev.state_dict()["scale_exp"] > 600
+    assert rel(float(dev.score()), reference_hscore(big * 2.0**-600, y)) < 1e-9
+    f32 = HScoreAccumulator(8, 5, block_rows=700)
+    f32._add(torch.from_numpy(x.astype(np.float32)), labels_on(y, backend_for("float32")), backend_for("float32"))
+    assert rel(float(f32.score()), reference_hscore(x, y)) < 1e-4

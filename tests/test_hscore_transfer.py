@@ -132,3 +132,35 @@ def test_cli_hscore_and_transferability(rng, tmp_path, capsys):
     assert float(capsys.readouterr().out) == pytest.approx(hscore(x[:, :1], y) / hscore(x, y), rel=1e-8)
     assert cli_main(["hscore", str(tmp_path / "missing.npy"), str(tmp_path / "x.npy")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_transferability_one_class_target_raises_under_dtm_and_ace(rng):
+    """H_T(f_opt) of a one-class target (or of constant inputs) is 0: the ratio is undefined and must raise
+    (dtm's rounding gave 3e-32 and transferability returned 0.0 before)."""
+    x = rng.integers(0, 6, 500)
+    feats = rng.normal(size=(500, 3))
+    for method in ("dtm", "ace"):
+        with pytest.raises(ValueError, match="one class"):
+            transferability(feats, np.full(500, 2), optimal=method, inputs=x)
+        with pytest.raises(ValueError, match="one class"):
+            transferability(feats, x % 3, optimal=method, inputs=np.zeros(500, int))
+
+
+def test_transferability_sparse_codes_and_output_rule(discrete_problem, rng):
+    torch = pytest.importorskip("torch")
+    x, y, onehot = discrete_problem
+    feats = onehot + 0.1 * rng.normal(size=onehot.shape)
+    t = transferability(feats, y, optimal="dtm", inputs=x)
+    assert type(t) is float
+    # sparse input codes and the default ACE k (min of the distinct counts - 1, not of the largest codes)
+    assert transferability(feats, y, optimal="dtm", inputs=x * 2**40) == pytest.approx(t, rel=1e-12)
+    assert transferability(feats, y * 1000, optimal="ace", inputs=x * 10**6) == pytest.approx(t, rel=1e-5)
+    tt = transferability(torch.from_numpy(feats), torch.from_numpy(y), optimal="dtm", inputs=x)
+    assert isinstance(tt, torch.Tensor) and tt.ndim == 0 and float(tt) == pytest.approx(t, rel=1e-12)
+    ranked = rank_sources({"a": torch.from_numpy(feats), "b": torch.from_numpy(rng.normal(size=feats.shape))}, y)
+    assert ranked[0][0] == "a" and isinstance(ranked[0][1], torch.Tensor)
+    with pytest.raises(TypeError, match="k"):
+        transferability(feats, y, optimal="ace", inputs=x, k=2.5)
+    sources = {"a": feats, "b": rng.normal(size=feats.shape)}
+    for (name, h), (name_s, h_s) in zip(rank_sources(sources, y), rank_sources(sources, y * 2**40)):
+        assert name == name_s and h == pytest.approx(h_s, rel=1e-12)  # sparse codes renumbered (MemoryError before)

@@ -122,3 +122,21 @@ def test_clustering_bad_input():
         cluster_tasks(np.eye(3), names=["a"])
     with pytest.raises(ValueError, match="2 row"):
         cluster_tasks(np.ones((1, 3)))
+
+
+def test_one_spearman_and_kendall_documented_ties_and_output_rule():
+    """Tie handling documented as scipy's (tau-b, average ranks); numpy -> float, torch -> 0-d float64 tensor."""
+    torch = pytest.importorskip("torch")
+    assert "tau-b" in kendall_tau.__doc__ and "scipy.stats.kendalltau" in kendall_tau.__doc__
+    assert "average rank" in spearman.__doc__ and "scipy.stats.spearmanr" in spearman.__doc__
+    a, b = [3, 1, 1, 2, 5, 5], [1, 2, 2, 2, 3, 0]
+    assert kendall_tau(a, b) == pytest.approx(stats.kendalltau(a, b).statistic, abs=1e-14)
+    assert spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-14)
+    assert type(kendall_tau(a, b)) is float and type(spearman(a, b)) is float
+    ta, tb = torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32)
+    for fn in (kendall_tau, spearman):
+        r = fn(ta, tb)
+        assert isinstance(r, torch.Tensor) and r.ndim == 0 and r.dtype == torch.float64
+        assert float(r) == pytest.approx(fn(a, b), abs=1e-14)
+    with pytest.raises(TypeError, match="k"):
+        top_k_agreement(a, b, 2.5)

@@ -1,4 +1,5 @@
-"""Validation of paired integer codes shared by :func:`tasklens.hgr.dtm` and :func:`tasklens.hgr.ace`."""
+"""Integer codes: validation of paired codes (:func:`tasklens.hgr.dtm`, :func:`tasklens.hgr.ace`) and renumbering
+of sparse codes (also used by :func:`tasklens.metrics.hscore` for sparse labels)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_labels, describe, is_torch
+from .._dispatch import Backend, backend_of
+from .._validation import check_int, check_labels, describe, is_torch
 
 
 @dataclass(frozen=True)
@@ -17,8 +19,7 @@ class Codes:
     num_y: int
     used_x: int  # distinct x codes that occur
     used_y: int
-    kind: str  # "numpy" or "torch"
-    device: str
+    backend: Backend
 
     @property
     def num_modes(self) -> int:
@@ -26,48 +27,69 @@ class Codes:
         return min(self.used_x, self.used_y) - 1
 
 
+def dense_alphabet(size: int, n: int) -> bool:
+    """Whether an alphabet of ``size`` codes over ``n`` samples is small enough for per-code tables
+    (``size <= 4 n + 65536``); larger (sparse) alphabets are handled by sorting the codes."""
+    return size <= 4 * n + 65536
+
+
 def _size(value, name: str, needed: int) -> int:
     if value is None:
         return needed
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int alphabet size, got {value!r}")
+    value = check_int(value, name, min=1)
     if value < needed:
         raise ValueError(f"{name}={value} is too small: the codes go up to {needed - 1}; pass at least {needed}")
-    return int(value)
+    return value
+
+
+def _distinct(v, size: int, backend: Backend) -> int:
+    """Number of distinct codes in ``v`` (codes < ``size``): a table count for dense alphabets, else a sort."""
+    if backend.is_torch:
+        import torch
+
+        if dense_alphabet(size, v.shape[0]):
+            return int((torch.bincount(v, minlength=size) > 0).sum())
+        return int(torch.unique(v).numel())
+    if dense_alphabet(size, v.shape[0]):
+        return int(np.count_nonzero(np.bincount(v, minlength=size)))
+    return int(np.unique(v).size)
 
 
 def check_codes(x, y, num_x=None, num_y=None) -> Codes:
-    """Validate two 1-D integer code vectors of equal, non-zero length (numpy or torch, not mixed)."""
-    if is_torch(x) != is_torch(y):
-        raise TypeError(f"x and y must be the same kind: x is {describe(x)}, y is {describe(y)}")
+    """Validate two 1-D integer code vectors of equal, non-zero length (numpy or torch on one device, not mixed)
+    and decide their backend once."""
     x = check_labels(x, "x", ndim=1)
     y = check_labels(y, "y", ndim=1, n=x.shape[0])
+    backend = backend_of(x=x, y=y)
     if x.shape[0] == 0:
         raise ValueError(f"x: needs at least one sample, got {describe(x)}")
-    if is_torch(x):
-        import torch
-
-        if x.device != y.device:
-            raise ValueError(f"x and y are on different devices ({describe(x)}; {describe(y)})")
-        nx = _size(num_x, "num_x", int(x.max()) + 1)
-        ny = _size(num_y, "num_y", int(y.max()) + 1)
-        used_x = int((torch.bincount(x, minlength=nx) > 0).sum())
-        used_y = int((torch.bincount(y, minlength=ny) > 0).sum())
-        device = str(x.device) if x.device.type == "cuda" else "cpu"
-        if device == "cuda":
-            device = f"cuda:{torch.cuda.current_device()}"
-        return Codes(x, y, nx, ny, used_x, used_y, "torch", device)
     nx = _size(num_x, "num_x", int(x.max()) + 1)
     ny = _size(num_y, "num_y", int(y.max()) + 1)
-    used_x = int(np.count_nonzero(np.bincount(x, minlength=nx)))
-    used_y = int(np.count_nonzero(np.bincount(y, minlength=ny)))
-    return Codes(x, y, nx, ny, used_x, used_y, "numpy", "cpu")
+    return Codes(x, y, nx, ny, _distinct(x, nx, backend), _distinct(y, ny, backend), backend)
 
 
-def out(a: np.ndarray, codes: Codes):
-    """A float64 numpy result in the caller's kind (torch on the caller's device)."""
-    if codes.kind == "numpy":
-        return a
-    import torch
+def unique_codes(v):
+    """(sorted distinct codes, each element's index among them) of a 1-D numpy array or tensor."""
+    if is_torch(v):
+        import torch
 
-    return torch.from_numpy(np.ascontiguousarray(a)).to(codes.device)
+        u, inv = torch.unique(v, sorted=True, return_inverse=True)
+        return u, inv.to(torch.int64).contiguous()
+    u, inv = np.unique(v, return_inverse=True)
+    return u, np.ascontiguousarray(inv.reshape(-1), dtype=np.int64)
+
+
+def renumber_codes(y):
+    """Each column of integer codes (numpy or torch, (N,) or (N, T)) renumbered 0 .. distinct - 1 in increasing
+    order; returns (codes, largest number of distinct codes in a column). O(N log N) per column and no table
+    over the code range, so codes near 2**62 cost nothing extra."""
+    if y.ndim == 1:
+        out, used = renumber_codes(y.reshape(-1, 1))
+        return out.reshape(-1), used
+    cols = [unique_codes(y[:, j]) for j in range(y.shape[1])]
+    used = max((int(u.shape[0]) for u, _ in cols), default=0)
+    if is_torch(y):
+        import torch
+
+        return torch.stack([inv for _, inv in cols], 1).contiguous(), used
+    return np.ascontiguousarray(np.stack([inv for _, inv in cols], 1)), used

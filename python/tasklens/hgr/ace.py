@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._native import native, require_cuda
-from .._validation import check_choice, check_positive
-from ._codes import check_codes, out
+from .._dispatch import call
+from .._validation import check_choice, check_int, check_positive, is_torch
+from ._codes import check_codes, dense_alphabet, unique_codes
 
 _METHODS = {"auto": 0, "alternate": 1, "composed": 2}
+#: Largest f or g table (|alphabet| x k float64) a sparse alphabet may need (its unused codes are zero rows).
+MAX_FEATURE_BYTES = 1 << 32
 
 
 @dataclass(frozen=True)
@@ -36,18 +38,39 @@ class ACEResult:
     method: str
 
     @property
-    def hscore(self) -> float:
-        """sum_i sigma_i^2 over the k modes: the H-score of f (Corollary 1); for k = K - 1 it is H_T(f_opt)."""
+    def hscore(self):
+        """sum_i sigma_i^2 over the k modes: the H-score of f (Corollary 1); for k = K - 1 it is H_T(f_opt).
+        A float (a 0-d float64 tensor on the correlations' device for torch input)."""
         c = self.correlations
-        return float((c * c).sum())
+        total = (c * c).sum()
+        return total if is_torch(total) else float(total)
 
 
-def _int_arg(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
-    return int(value)
+def _compacted(v, size: int, name: str, k: int):
+    """Codes of a sparse alphabet renumbered to the codes that occur: (codes, alphabet, occurring codes or None)."""
+    if dense_alphabet(size, v.shape[0]):
+        return v, size, None
+    if size * k * 8 > MAX_FEATURE_BYTES:
+        table = "f" if name == "x" else "g"
+        raise ValueError(f"{name}: the codes go up to {size - 1}, so {table} would have {size} rows "
+                         f"({size * k * 8 / 2**30:.1f} GiB); renumber the codes that occur to 0..K-1 first "
+                         f"(np.unique({name}, return_inverse=True)[1])")
+    u, inv = unique_codes(v)
+    return inv, int(u.shape[0]), u
+
+
+def _expanded(f, occurring, size: int, backend):
+    """Rows of f (one per occurring code) placed at their codes in a (size, k) table of zeros."""
+    if occurring is None:
+        return f
+    if backend.is_torch:
+        import torch
+
+        full = torch.zeros((size, f.shape[1]), dtype=f.dtype, device=f.device)
+    else:
+        full = np.zeros((size, f.shape[1]), dtype=f.dtype)
+    full[occurring] = f
+    return full
 
 
 def ace(x, y, k: int = 1, *, max_iter: int = 1000, tol: float = 1e-12, seed: int = 0,
@@ -108,10 +131,10 @@ def ace(x, y, k: int = 1, *, max_iter: int = 1000, tol: float = 1e-12, seed: int
     True
     """
     codes = check_codes(x, y, num_x, num_y)
-    k = _int_arg(k, "k", 1)
-    max_iter = _int_arg(max_iter, "max_iter", 1)
+    k = check_int(k, "k", min=1)
+    max_iter = check_int(max_iter, "max_iter", min=1)
     tol = check_positive(tol, "tol", allow_zero=True)
-    seed = _int_arg(seed, "seed", 0)
+    seed = check_int(seed, "seed", min=0)
     check_choice(method, "method", tuple(_METHODS))
     modes = codes.num_modes
     if k > modes:
@@ -119,38 +142,29 @@ def ace(x, y, k: int = 1, *, max_iter: int = 1000, tol: float = 1e-12, seed: int
             f"k={k} is too large: x has {codes.used_x} distinct codes and y has {codes.used_y}, so there are only "
             f"{max(modes, 0)} nontrivial HGR modes (min - 1); pass k <= {max(modes, 0)}"
             + (" (X or Y takes a single value, so they are independent)" if modes == 0 else ""))
-    extra = max(k, 8) if oversample is None else _int_arg(oversample, "oversample", 0)
+    extra = max(k, 8) if oversample is None else check_int(oversample, "oversample", min=0)
     b = min(k + extra, modes)
+    backend = codes.backend
+    # Sparse alphabets (codes far above the number of samples) iterate on the codes that occur.
+    xc, nx, occ_x = _compacted(codes.x, codes.num_x, "x", k)
+    yc, ny, occ_y = _compacted(codes.y, codes.num_y, "y", k)
     # Iterate on the smaller alphabet (S); the other side (A) is computed from it.
-    swap = codes.num_x < codes.num_y
-    a, s = (codes.y, codes.x) if swap else (codes.x, codes.y)
-    na, ns = (codes.num_y, codes.num_x) if swap else (codes.num_x, codes.num_y)
-    if codes.device.startswith("cuda"):
-        fa, fs, corr, iters, conv, used = _ace_cuda(a, s, na, ns, k, b, max_iter, tol, seed)
+    swap = nx < ny
+    a, s = (yc, xc) if swap else (xc, yc)
+    na, ns = (ny, nx) if swap else (nx, ny)
+    if backend.is_cuda:
+        from ._cuda import ace_fit
+
+        fa, fs, corr, iters, conv = ace_fit(a, s, na, ns, k, b, max_iter, tol, seed, backend)
+        used = "cuda"
     else:
         if method == "composed" and ns > 4096:
             raise ValueError(f"method='composed' needs the smaller alphabet to be <= 4096, got {ns}; "
                              "use method='alternate' or 'auto'")
-        a_np = a.numpy() if codes.kind == "torch" else a
-        s_np = s.numpy() if codes.kind == "torch" else s
-        fa, fs, corr, iters, conv, mode = native().ace_fit(a_np, s_np, na, ns, k, b, max_iter, tol, seed,
-                                                           _METHODS[method])
-        fa, fs, corr = out(fa, codes), out(fs, codes), out(corr, codes)
+        fa, fs, corr, iters, conv, mode = call("ace_fit", backend, a, s, na, ns, k, b, max_iter, tol, seed,
+                                               _METHODS[method])
         used = "composed" if mode == 2 else "alternate"
     f, g = (fs, fa) if swap else (fa, fs)
+    f, g = _expanded(f, occ_x, codes.num_x, backend), _expanded(g, occ_y, codes.num_y, backend)
+    corr, f, g = backend.out((corr, f, g))
     return ACEResult(corr, f, g, int(iters), bool(conv), used)
-
-
-def _ace_cuda(a, s, na, ns, k, b, max_iter, tol, seed):
-    import torch
-
-    from .._dispatch import cuda_args, ptr
-
-    require_cuda("tasklens.hgr.ace")
-    device, stream = cuda_args(a)
-    fa = torch.empty((na, k), dtype=torch.float64, device=a.device)
-    fs = torch.empty((ns, k), dtype=torch.float64, device=a.device)
-    corr = torch.empty((k,), dtype=torch.float64, device=a.device)
-    iters, conv = native().ace_fit_cuda(ptr(a), ptr(s), a.shape[0], na, ns, k, b, max_iter, tol, seed,
-                                        ptr(fa), ptr(fs), ptr(corr), device, stream)
-    return fa, fs, corr, iters, conv, "cuda"

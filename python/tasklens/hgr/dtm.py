@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._dispatch import to_numpy
-from ._codes import check_codes, out
+from .._dispatch import to_host
+from ._codes import check_codes
 
 #: Largest |Y| x |X| the dense DTM may have (64 Mi entries = 512 MiB of float64).
 MAX_DTM_ENTRIES = 1 << 26
@@ -24,8 +24,8 @@ class DTMResult:
     singular_values : (K - 1,) float64 array, the nontrivial singular values of B~ in descending order,
         K = min(number of distinct x codes, number of distinct y codes). They are the HGR maximal
         correlations of X and Y (Eq. 2).
-    optimal_hscore : float, ``||B~||_F^2 = sum_i sigma_i^2``, the H-score of the optimal features
-        H_T(f_opt) (Corollary 1, Sec. 4.2).
+    optimal_hscore : float (0-d float64 tensor for torch input), ``||B~||_F^2 = sum_i sigma_i^2``, the H-score
+        of the optimal features H_T(f_opt) (Corollary 1, Sec. 4.2); exactly 0 when X or Y takes one value.
     p_x, p_y : (|X|,) and (|Y|,) float64 arrays, the empirical marginals.
     """
 
@@ -52,7 +52,8 @@ def dtm(x, y, *, num_x: int | None = None, num_y: int | None = None) -> DTMResul
     -------
     DTMResult
         ``.matrix`` (|Y|, |X|), ``.singular_values`` (K - 1,), ``.optimal_hscore`` (float), ``.p_x``, ``.p_y``;
-        arrays in the caller's kind (torch input gives torch tensors on the input's device).
+        in the caller's kind (torch input gives float64 torch tensors on the input's device, the optimal
+        H-score a 0-d tensor).
 
     Raises
     ------
@@ -64,7 +65,8 @@ def dtm(x, y, *, num_x: int | None = None, num_y: int | None = None) -> DTMResul
     -----
     Time O(N + |X| |Y| min(|X|, |Y|)) (a dense SVD); memory 8 |X| |Y| bytes for the matrix plus the SVD
     workspace. Deterministic. With a single distinct x or y value the variables are independent:
-    ``singular_values`` is empty and ``optimal_hscore`` is 0.
+    ``singular_values`` is empty and ``matrix`` and ``optimal_hscore`` are exactly 0 (B~ = 0 in exact
+    arithmetic; the rounding of the rank-one subtraction is not reported as a spurious correlation).
 
     Examples
     --------
@@ -78,20 +80,26 @@ def dtm(x, y, *, num_x: int | None = None, num_y: int | None = None) -> DTMResul
     codes = check_codes(x, y, num_x, num_y)
     nx, ny = codes.num_x, codes.num_y
     if nx * ny > MAX_DTM_ENTRIES:
+        hint = ""
+        if codes.used_x * codes.used_y <= MAX_DTM_ENTRIES:
+            hint = (f"; only {codes.used_x} x and {codes.used_y} y codes occur: renumber them first "
+                    "(np.unique(codes, return_inverse=True)[1])")
         raise ValueError(
             f"dtm: a dense |Y| x |X| = {ny} x {nx} DTM needs {nx * ny * 8 / 2**30:.1f} GiB (limit "
-            f"{MAX_DTM_ENTRIES} entries); use tasklens.hgr.ace(x, y, k=...) for the leading correlations of "
-            "large alphabets, which works on the sparse joint counts")
-    xs = to_numpy(codes.x.cpu()) if codes.kind == "torch" else codes.x
-    ys = to_numpy(codes.y.cpu()) if codes.kind == "torch" else codes.y
+            f"{MAX_DTM_ENTRIES} entries){hint}; or use tasklens.hgr.ace(x, y, k=...) for the leading correlations "
+            "of large alphabets, which works on the sparse joint counts")
+    xs, ys = to_host(codes.x), to_host(codes.y)
     n = xs.shape[0]
     joint = np.bincount(ys * nx + xs, minlength=nx * ny).reshape(ny, nx) / n
     p_x, p_y = joint.sum(axis=0), joint.sum(axis=1)
-    sx, sy = np.sqrt(p_x), np.sqrt(p_y)
-    inv_sx = np.divide(1.0, sx, out=np.zeros_like(sx), where=sx > 0)
-    inv_sy = np.divide(1.0, sy, out=np.zeros_like(sy), where=sy > 0)
-    matrix = joint * inv_sy[:, None] * inv_sx[None, :] - np.outer(sy, sx)
     modes = codes.num_modes
-    sv = np.linalg.svd(matrix, compute_uv=False)[:modes] if modes > 0 else np.zeros(0)
-    return DTMResult(out(matrix, codes), out(np.ascontiguousarray(sv), codes), float(np.sum(matrix * matrix)),
-                     out(p_x, codes), out(p_y, codes))
+    if modes > 0:
+        sx, sy = np.sqrt(p_x), np.sqrt(p_y)
+        inv_sx = np.divide(1.0, sx, out=np.zeros_like(sx), where=sx > 0)
+        inv_sy = np.divide(1.0, sy, out=np.zeros_like(sy), where=sy > 0)
+        matrix = joint * inv_sy[:, None] * inv_sx[None, :] - np.outer(sy, sx)
+        sv = np.ascontiguousarray(np.linalg.svd(matrix, compute_uv=False)[:modes])
+        optimal = float(np.sum(matrix * matrix))
+    else:  # one x or one y value: independent, B~ = 0 exactly
+        matrix, sv, optimal = np.zeros((ny, nx)), np.zeros(0), 0.0
+    return DTMResult(*codes.backend.out((matrix, sv, optimal, p_x, p_y)))

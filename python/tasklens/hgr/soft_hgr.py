@@ -6,7 +6,8 @@ import copy
 
 import numpy as np
 
-from .._validation import check_array, check_positive, describe, is_torch
+from .._dispatch import backend_of
+from .._validation import check_array, check_int, check_positive, check_scalar, describe, is_torch
 
 
 def soft_hgr_loss(f, g):
@@ -145,18 +146,15 @@ class SoftHGR:
 
     def _check_params(self):
         for name in ("k", "epochs", "patience", "seed"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (0 if name == "seed" else 1):
-                raise ValueError(f"SoftHGR: {name} must be a positive int, got {v!r}")
-        if self.batch_size is not None and (not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 2):
-            raise ValueError(f"SoftHGR: batch_size must be an int >= 2 or None, got {self.batch_size!r}")
-        if any((not isinstance(h, (int, np.integer))) or h < 1 for h in self.hidden):
-            raise ValueError(f"SoftHGR: hidden must be positive ints, got {self.hidden!r}")
+            check_int(getattr(self, name), f"SoftHGR: {name}", min=0 if name == "seed" else 1)
+        check_int(self.batch_size, "SoftHGR: batch_size", min=2, allow_none=True)
+        for h in self.hidden:
+            check_int(h, "SoftHGR: hidden", min=1)
         check_positive(self.lr, "lr")
         check_positive(self.weight_decay, "weight_decay", allow_zero=True)
         check_positive(self.min_delta, "min_delta", allow_zero=True)
-        if not 0.0 <= float(self.validation_fraction) < 1.0:
-            raise ValueError(f"SoftHGR: validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+        check_scalar(self.validation_fraction, "SoftHGR: validation_fraction", min=0.0, max=1.0,
+                     max_inclusive=False)
 
     # -- API -----------------------------------------------------------------------------------------------
     def fit(self, x, y) -> "SoftHGR":
@@ -239,15 +237,13 @@ class SoftHGR:
         if not hasattr(self, "correlations_"):
             raise RuntimeError("SoftHGR: call fit(x, y) first")
         net, mu, w = getattr(self, f"{side}_net_"), getattr(self, f"_mu_{side}"), getattr(self, f"_w{side}")
-        kind = "torch" if is_torch(v) else "numpy"
+        v = check_array(v, name, ndim=(1, 2))
+        backend = backend_of(**{name: v})
         t = self._tensor(v, name)
         p = next(net.parameters())
         with torch.no_grad():
             o = net(t.to(p.device, p.dtype)).double().cpu().numpy()
-        res = (o - mu) @ w
-        if kind == "numpy":
-            return res
-        return torch.from_numpy(res).to(t.device)
+        return backend.out((o - mu) @ w)
 
     def transform(self, x):
         """Whitened f(x) (N, k): zero mean, identity covariance on the fit data, aligned with ``correlations_``."""

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._dispatch import to_numpy
-from .._validation import check_array, check_choice
+from .._dispatch import backend_of, to_host
+from .._validation import check_array, check_choice, check_int, check_scalar
 
 __all__ = ["TaskClustering", "cluster_tasks", "plot_dendrogram"]
 
@@ -27,6 +27,8 @@ class TaskClustering:
     order : (T,) int64 leaf order of the dendrogram (left to right).
     distances : (T, T) float64 pairwise distances between the task vectors.
     names : task names used on the dendrogram (or None).
+
+    Arrays are numpy for numpy input and torch tensors on the input's device for torch input.
     """
 
     linkage: np.ndarray
@@ -154,15 +156,16 @@ def cluster_tasks(scores, *, method: str = "average", metric: str = "correlation
     >>> cluster_tasks(h, n_clusters=2).labels.tolist()
     [0, 0, 1, 1]
     """
-    v = to_numpy(check_array(scores, "scores", ndim=2, min_rows=2)).astype(np.float64, copy=False)
+    x = check_array(scores, "scores", ndim=2, min_rows=2)
+    backend = backend_of(scores=x)
+    v = to_host(x).astype(np.float64, copy=False)
     check_choice(method, "method", _LINKAGES)
     check_choice(metric, "metric", _METRICS)
     t = v.shape[0]
     if n_clusters is not None and threshold is not None:
         raise ValueError("cluster_tasks: pass n_clusters or threshold, not both")
-    if n_clusters is not None and (isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer))
-                                   or not 1 <= n_clusters <= t):
-        raise ValueError(f"n_clusters: expected an int in [1, {t}], got {n_clusters!r}")
+    n_clusters = check_int(n_clusters, "n_clusters", min=1, max=t, allow_none=True)
+    threshold = check_scalar(threshold, "threshold", allow_none=True)
     if names is not None:
         names = [str(s) for s in names]
         if len(names) != t:
@@ -170,7 +173,7 @@ def cluster_tasks(scores, *, method: str = "average", metric: str = "correlation
     d = _pairwise(v, metric)
     z = _agglomerate(d, method)
     labels = _cut(z, t, n_clusters, threshold) if (n_clusters is not None or threshold is not None) else None
-    return TaskClustering(z, labels, _leaf_order(z, t), d, names)
+    return TaskClustering(*backend.out((z, labels, _leaf_order(z, t), d)), names)
 
 
 def plot_dendrogram(result: TaskClustering, *, ax=None, color_threshold: float | None = None,
@@ -188,6 +191,6 @@ def plot_dendrogram(result: TaskClustering, *, ax=None, color_threshold: float |
     if ax is None:
         _, ax = plt.subplots(figsize=(6, max(2.0, 0.3 * len(result.order))))
     labels = result.names if result.names is not None else [str(i) for i in range(len(result.order))]
-    dendrogram(result.linkage, ax=ax, labels=labels, orientation=orientation, color_threshold=color_threshold)
+    dendrogram(to_host(result.linkage), ax=ax, labels=labels, orientation=orientation, color_threshold=color_threshold)
     ax.set_xlabel("distance" if orientation in ("left", "right") else "")
     return ax

@@ -1,29 +1,33 @@
-"""H-score (Def. 2 of Bao et al., ICLR 2019) and its Ledoit-Wolf regularized form, streamed in one pass.
+"""H-score (Def. 2 of Bao et al., ICLR 2019) and its Ledoit-Wolf regularized form, streamed in one pass: the
+math and the state.
 
-The engine reads the features in fixed blocks of rows. For each block the native kernels
-(``cpp/src/hscore.cpp``, ``cuda/hscore.cu``) compute, in float64, the centred block ``xc = x - s``, the
-fourth-order norm moments used by Ledoit-Wolf, and the per-class counts and sums for one or many label
-vectors (on the CPU, blocks after the first are read once: ``s`` is the previous block's mean, the block's
-own mean comes from its class sums and the moments are re-centred on it exactly; the first block, and any
-block whose mean lies far from ``s``, use ``s`` = its own mean from a separate pass); the block scatter ``xc.T @ xc`` is formed by BLAS (numpy ``syrk`` on CPU, cuBLAS
-through torch on CUDA) in the input's precision, promoted to float64. On the CPU a block is cut into
-single-threaded tasks fixed by the sizes (moments and ``syrk`` of each part of its rows, two halves by
-default; class sums by
-targets or by feature columns) run on a pool of ``tasklens.get_num_threads()`` workers, so the next block's
-moments overlap this block's scatter and no core runs two threads. Blocks are folded into the running
-summary by Chan's exact pairwise update. No N x F class-mean copy is ever built.
+:class:`HScoreAccumulator` keeps a float64 summary of the rows seen (count, mean, scatter, Ledoit-Wolf moments,
+per-class sums and counts); :func:`hscore_from_state` turns it into H-scores; :func:`hscore` is one pass of an
+accumulator. The blocks are folded in by an engine chosen once per call from the input's backend: the CPU engine
+(:mod:`._hscore_cpu`: native moments and class sums, numpy BLAS ``syrk`` for the block scatter, single-threaded
+tasks on ``tasklens.get_num_threads()`` workers) or the CUDA engine (:mod:`._cuda`: native kernels and cuBLAS on
+the caller's stream). Blocks are folded into the running summary by Chan's exact pairwise update; no N x F
+class-mean copy is ever built.
+
+Scale: the H-score does not depend on the scale of the features, but float64 sums of ``|x|^4`` overflow above
+about 1e77 and the scatter underflows below about 1e-154 (float32: much sooner). The accumulator therefore
+works on ``x * 2**-scale_exp``, an exact power-of-two rescaling chosen from the first rows when their largest
+``|x|`` lies outside [2**-64, 2**64] (float32 input: [2**-32, 2**32]); a later block that would overflow the
+chosen scale makes the accumulator rescale its state (exactly, by a power of two) and continue. Data at a usual
+scale never take the rescaled path (no copies).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from .._dispatch import backend_of, cuda_args, dtype_code, ptr, to_numpy
-from .._native import native, require_cuda
-from .._threads import get_num_threads
-from .._validation import check_array, check_choice, check_labels, check_positive, describe, is_torch
+from .._dispatch import Backend, backend_of, to_host
+from .._validation import (check_array, check_choice, check_int, check_labels, check_positive, describe,
+                           is_torch)
+from ..hgr._codes import renumber_codes
 
 __all__ = ["hscore", "HScoreAccumulator", "hscore_from_state"]
 
@@ -35,9 +39,9 @@ BLOCK_BYTES = 32 << 20
 def default_block_rows(num_features: int, itemsize: int = 4) -> int:
     """Rows per block for F features of ``itemsize`` bytes (see :data:`BLOCK_BYTES`)."""
     return int(min(65536, max(1024, BLOCK_BYTES // max(1, num_features * itemsize))))
-_SHRINKAGE = (None, "ledoit-wolf")
-_STATE_KEYS = ("n", "mean", "scatter", "v3", "q4", "shift", "class_sums", "class_counts")
 
+
+_SHRINKAGE = (None, "ledoit-wolf")
 
 def default_rtol(num_features: int, dtype: str) -> float:
     """Default relative pseudo-inverse tolerance: ``num_features * eps(dtype)``.
@@ -121,6 +125,125 @@ def hscore_from_state(state: dict, *, shrinkage: str | None = None, rtol: float 
     return h
 
 
+# ------------------------------------------------------------------------------------------------ scale
+
+#: Largest-|x| exponent range kept as it is, per input dtype: outside it the first block picks a power-of-two
+#: scale (see the module docstring).
+SAFE_EXPONENTS = {"float32": 32, "float64": 64}
+#: Rows of a new accumulator's first update whose largest |x| picks the scale (a cheap look: later rows that
+#: overflow it trigger an exact rescaling of the state).
+SCALE_SAMPLE_ROWS = 1024
+#: float32 input: a part's ``rows * q4`` above this could overflow its float32 scatter (2**120 per entry).
+FLOAT32_ROWS_Q4_LIMIT = 2.0 ** 240
+
+
+class ScaleOverflow(ArithmeticError):
+    """Raised by an engine, before it touches the state, for a block whose moments are not finite (NaN or
+    infinite input, or values too large for the accumulator's scale); every earlier block is folded whole."""
+
+
+def moments_ok(q4, rows: int, dtype) -> bool:
+    """Whether a block's fourth moment ``q4 = sum_i |x_i - mean|^4`` (float64) shows finite input at a safe scale:
+    finite, and for float32 input small enough that no float32 scatter entry (at most ``sqrt(rows q4)``, by
+    Cauchy-Schwarz) can overflow."""
+    q4 = float(q4)
+    if not math.isfinite(q4):
+        return False
+    return "float32" not in str(dtype) or q4 * max(int(rows), 1) < FLOAT32_ROWS_Q4_LIMIT
+
+
+def narrowest(a: str, b: str) -> str:
+    """The narrower of two float dtype names (the precision a state's scatter was formed in)."""
+    return "float32" if "float32" in (a, b) else "float64"
+
+
+def _max_abs(x, backend: Backend) -> float:
+    """Largest |x| of features of ``backend`` (0 for none; NaN or inf when not finite), without an |x| copy."""
+    if x.shape[0] == 0:
+        return 0.0
+    if backend.is_torch:
+        return float(x.detach().abs().max())
+    return float(max(x.max(), -x.min()))
+
+
+def scale_exponent(max_abs: float, dtype: str, *, force: bool = False) -> int:
+    """``e`` with ``max_abs * 2**-e`` in [1, 2), or 0 when ``max_abs`` lies in the safe range of ``dtype``
+    (:data:`SAFE_EXPONENTS`) and ``force`` is False."""
+    if not max_abs > 0.0 or not math.isfinite(max_abs):
+        return 0
+    e = math.frexp(max_abs)[1] - 1
+    if not force and abs(e) < SAFE_EXPONENTS["float32" if "float32" in str(dtype) else "float64"]:
+        return 0
+    return e
+
+
+def times_pow2(a, k: int):
+    """``a * 2**k`` for a numpy array, tensor or float, exact unless the result under- or overflows; multiplies
+    in steps of at most 2**±120 so the factor itself is representable (also in float32)."""
+    k = int(k)
+    while k:
+        step = max(-120, min(120, k))
+        a = a * (2.0 ** step)
+        k -= step
+    return a
+
+
+def rescale_state(st: dict, k: int) -> dict:
+    """A state of features ``x`` as the state of ``x * 2**k`` (moments of order 1, 2, 3 and 4 scaled)."""
+    if k == 0:
+        return st
+    out = dict(st)
+    for key, order in (("mean", 1), ("shift", 1), ("class_sums", 1), ("scatter", 2), ("v3", 3), ("q4", 4)):
+        if out.get(key) is not None:
+            out[key] = times_pow2(out[key], order * k)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ labels
+
+#: Class-sum state (T x C x F float64) above which sparse label codes are renumbered per target.
+COMPACT_STATE_BYTES = 256 << 20
+
+
+def labels_on(y, backend: Backend):
+    """Validated int64 labels where ``backend`` runs: a numpy array for CPU backends (numpy or torch CPU
+    features), an int64 tensor on the features' device for CUDA (numpy labels are copied there)."""
+    if backend.is_cuda:
+        import torch
+
+        y = y if is_torch(y) else torch.from_numpy(np.ascontiguousarray(y))
+        return y.to(device=backend.device, dtype=torch.int64).contiguous()
+    return np.ascontiguousarray(to_host(y), dtype=np.int64)
+
+
+def compact_labels(y, num_features: int, num_classes: int):
+    """Labels (N, T) and the number of classes C (``num_classes`` = largest code + 1), numpy or torch.
+
+    When the T x C x F class-sum state would exceed :data:`COMPACT_STATE_BYTES`, the codes are renumbered per
+    target in increasing order (0 .. used - 1), so sparse codes such as ``10**12`` cost memory for the classes
+    that occur only: by a lookup table when T C is small enough to count, else by sorting each target's codes.
+    """
+    c = max(int(num_classes), 1)
+    n, t = y.shape
+    if t * c * num_features * 8 <= COMPACT_STATE_BYTES:
+        return y, c
+    if not is_torch(y) and t * c <= max(1 << 22, 4 * y.size):
+        counts = np.zeros(t * c, dtype=np.int64)
+        offsets = np.arange(t, dtype=np.int64) * c
+        for r0 in range(0, n, 65536):  # code of (target j, class k) is j * c + k
+            counts += np.bincount((y[r0:r0 + 65536] + offsets).ravel(), minlength=t * c)
+        used = (counts > 0).reshape(t, c)
+        if used.sum(axis=1).max() * 2 > c:
+            return y, c
+        lut = np.cumsum(used, axis=1) - 1
+        out = np.empty_like(y)
+        for j in range(t):
+            out[:, j] = lut[j, y[:, j]]
+        return out, int(used.sum(axis=1).max())
+    out, used = renumber_codes(y)
+    return out, max(used, 1)
+
+
 class HScoreAccumulator:
     """Streaming H-score: one pass over feature chunks, exact merges, serialisable state.
 
@@ -148,7 +271,10 @@ class HScoreAccumulator:
     Results are bit-identical for any thread count; different chunkings or merge orders agree to
     floating-point rounding (about 1e-13 relative on float64 input). float32 input: each part's scatter is
     formed by float32 BLAS over at most 8192 centred rows, everything else in float64. A larger
-    ``block_rows`` cuts each block into more parts, which more worker threads can share.
+    ``block_rows`` cuts each block into more parts, which more worker threads can share. Features far from
+    unit scale are rescaled exactly by a power of two (see the module docstring; ``state_dict()["scale_exp"]``).
+    The engine (CPU or CUDA) follows the features' device; labels of any kind or device are moved there, and a
+    state restored with :meth:`from_dict` or merged goes on with :meth:`update` on either.
 
     Examples
     --------
@@ -165,17 +291,21 @@ class HScoreAccumulator:
 
     def __init__(self, num_features: int, num_classes: int, *, num_targets: int | None = None,
                  block_rows: int | None = None):
-        self.num_features = _positive_int(num_features, "num_features")
-        self.num_classes = _positive_int(num_classes, "num_classes")
-        self.num_targets = None if num_targets is None else _positive_int(num_targets, "num_targets")
+        self.num_features = check_int(num_features, "num_features", min=1)
+        self.num_classes = check_int(num_classes, "num_classes", min=1)
+        self.num_targets = check_int(num_targets, "num_targets", min=1, allow_none=True)
         self.block_rows = (default_block_rows(self.num_features) if block_rows is None
-                           else _positive_int(block_rows, "block_rows"))
+                           else check_int(block_rows, "block_rows", min=1))
         self._state: dict[str, Any] | None = None
-        self._backend = None
+        self._scale = 0  # the state describes x * 2**-_scale (see the module docstring)
+        self._backend: Backend | None = None
 
     # -- streaming -----------------------------------------------------------------------------------
     def update(self, features, labels) -> "HScoreAccumulator":
-        """Add rows: ``features`` (N, F) float32/float64 and ``labels`` (N,) or (N, T) class codes."""
+        """Add rows: ``features`` (N, F) float32/float64 and ``labels`` (N,) or (N, T) class codes.
+
+        Labels may be numpy or torch on any device: they are moved to the features' device.
+        """
         x = check_array(features, "features", ndim=2, shape=(None, self.num_features), finite=False)
         want_ndim = 1 if self.num_targets is None else 2
         y = check_labels(labels, "labels", n=x.shape[0], ndim=want_ndim, num_classes=self.num_classes)
@@ -183,27 +313,93 @@ class HScoreAccumulator:
             raise ValueError(f"labels: expected shape (N, {self.num_targets}) for num_targets="
                              f"{self.num_targets}, got {describe(y)}")
         backend = backend_of(features=x)
-        if is_torch(y) and backend.is_cuda:
-            y = y.to(x.device)
         if self._backend is not None and self._backend.device != backend.device:
             raise ValueError(f"features: this accumulator holds state on {self._backend.device}, got "
                              f"{describe(x)}; keep every update on one device")
         if x.shape[0] == 0:
             return self
-        return self._add(x, y, backend)
+        return self._add(x, labels_on(y, backend), backend)
 
-    def _add(self, x, y, backend) -> "HScoreAccumulator":
-        """update() on validated input (features (N, F), labels (N,) or (N, T) int64 on x's device)."""
-        self._backend = backend if self._backend is None else self._backend
+    def _add(self, x, y, backend: Backend) -> "HScoreAccumulator":
+        """update() on validated input: features (N, F) and int64 labels (N,) or (N, T) from :func:`labels_on`.
+
+        Runs the engine of ``backend`` on ``x * 2**-scale``; when a block overflows that scale (finite input),
+        the state is rescaled exactly and the remaining rows continue at the new scale.
+        """
+        if self._backend is None:
+            self._backend = backend
         y2 = y.reshape(y.shape[0], -1)
+        if self._state is not None:
+            self._state = self._state_on(backend)
+        else:  # the scale from the first rows; rows that overflow it later make the state rescale (below)
+            self._scale = scale_exponent(_max_abs(x[:SCALE_SAMPLE_ROWS], backend), backend.dtype)
+        start = 0
+        for _ in range(4):
+            n0 = self.n
+            try:
+                self._run(x[start:], y2[start:], backend)
+                return self
+            except ScaleOverflow:
+                start += self.n - n0  # the rows of every block folded before the failing one
+            rest = x[start:]
+            if not _all_finite(rest, backend):
+                raise ValueError(f"features: contains NaN or infinite values ({describe(x)}); remove or impute "
+                                 "them first") from None
+            if self._state is None:
+                break
+            scale = max(scale_exponent(_max_abs(rest, backend), backend.dtype, force=True), self._scale + 1)
+            self._state = rescale_state(self._state, self._scale - scale)
+            self._scale = scale
+        top = _max_abs(x[start:], backend)
+        raise ValueError(f"features: values up to {top:.3g} overflow the float64 sums even after rescaling "
+                         f"({describe(x)}); rescale the features (the H-score is scale invariant)")
+
+    def _run(self, x, y, backend: Backend) -> None:
+        """The engine of ``backend`` on ``x * 2**-scale`` (block by block when rescaled, same block cuts)."""
         if backend.is_cuda:
-            _CudaEngine.update(self, x, y2, backend)
+            from . import _cuda
+
+            def engine(xb, yb):
+                _cuda.update(self, xb, yb, backend)
         else:
-            _CpuEngine.update(self, to_numpy(x), np.ascontiguousarray(to_numpy(y2)), backend.dtype)
-        return self
+            from ._hscore_cpu import CpuEngine
+
+            def engine(xb, yb):
+                CpuEngine.update(self, xb.detach().numpy() if backend.is_torch else xb, yb, backend.dtype)
+        try:
+            if self._scale == 0:
+                engine(x, y)
+                return
+            for r0 in range(0, x.shape[0], self.block_rows):
+                engine(times_pow2(x[r0:r0 + self.block_rows], -self._scale), y[r0:r0 + self.block_rows])
+        except MemoryError as exc:
+            if self._state is not None:
+                raise
+            t = 1 if self.num_targets is None else self.num_targets
+            need = t * self.num_classes * self.num_features * 8
+            raise MemoryError(
+                f"HScoreAccumulator: the class-sum state (num_targets={t} x num_classes={self.num_classes} x "
+                f"num_features={self.num_features} float64) needs {need / 2**30:.1f} GiB; renumber sparse label "
+                "codes to 0..C-1 first (np.unique(labels, return_inverse=True)) and pass that C") from exc
+
+    def _state_on(self, backend: Backend) -> dict:
+        """The state where ``backend`` runs (a state restored from a dict, or merged, is host numpy)."""
+        st = self._state
+        on_device = is_torch(st["mean"])
+        if backend.is_cuda:
+            if on_device and str(st["mean"].device) == backend.device:
+                return st
+            from . import _cuda
+
+            return _cuda.state_to_device(st, backend.device)
+        return _host_state(st) if on_device else st
 
     def merge(self, other: "HScoreAccumulator") -> "HScoreAccumulator":
-        """Fold another accumulator's rows into this one (Chan's exact pairwise update); returns self."""
+        """Fold another accumulator's rows into this one (Chan's exact pairwise update); returns self.
+
+        The merged state stays where this accumulator's state is (host or CUDA device); either can go on with
+        :meth:`update` on its device.
+        """
         if not isinstance(other, HScoreAccumulator):
             raise TypeError(f"other: expected an HScoreAccumulator, got {type(other).__name__}")
         for attr in ("num_features", "num_classes", "num_targets"):
@@ -216,9 +412,7 @@ class HScoreAccumulator:
         if self._state is None:
             self._load(theirs)
             return self
-        mine = self.state_dict()
-        merged = _merge_states(mine, theirs)
-        self._load(merged, keep_backend=True)
+        self._load(merge_states(self.state_dict(), theirs), keep_backend=True)
         return self
 
     @property
@@ -227,37 +421,46 @@ class HScoreAccumulator:
         return 0 if self._state is None else int(self._state["n"])
 
     def score(self, *, shrinkage: str | None = None, rtol: float | None = None):
-        """H-score (float) or scores (T,) of the rows seen; see :func:`hscore` for the definition."""
+        """H-score (float) or scores (T,) of the rows seen; see :func:`hscore` for the definition.
+
+        Output rule: a Python float / (T,) numpy array, or a float64 tensor (0-d / (T,)) on the device of the
+        first update's features for torch input.
+        """
         check_choice(shrinkage, "shrinkage", _SHRINKAGE)
         if self._state is None:
             raise ValueError("hscore: the accumulator holds no samples; call update() first")
         h = hscore_from_state(self.state_dict(), shrinkage=shrinkage, rtol=rtol)
-        return _as_output(h, self._backend, self.num_targets is not None)
+        backend = self._backend or Backend("numpy", "cpu", "float64")
+        return backend.out(h if self.num_targets is not None else h[0])
 
     # -- serialisation -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """The state as plain numpy arrays and Python scalars (picklable, ``np.savez``-able)."""
+        """The state as plain numpy arrays and Python scalars (picklable, ``np.savez``-able).
+
+        Keys: the sizes, ``n``, ``mean`` (F,), ``scatter`` (F, F), ``v3`` (F,), ``q4``, ``shift`` (F,),
+        ``class_sums`` (T, C, F), ``class_counts`` (T, C), ``dtype`` (the narrowest input precision) and
+        ``scale_exp``: the moments are those of ``x * 2**-scale_exp`` (0 unless the features needed rescaling).
+        """
         meta = {"num_features": self.num_features, "num_classes": self.num_classes,
                 "num_targets": self.num_targets}
         if self._state is None:
             return {**meta, "n": 0}
-        out = {k: _host(v) for k, v in self._state.items()}
-        out["n"] = int(out["n"])
-        out["q4"] = float(out["q4"])
-        return {**meta, **out}
+        out = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in _host_state(self._state).items()}
+        return {**meta, **out, "scale_exp": int(self._scale)}
 
     to_dict = state_dict
 
     @classmethod
     def from_dict(cls, state: dict) -> "HScoreAccumulator":
-        """Rebuild an accumulator (on the CPU) from :meth:`state_dict` output."""
+        """Rebuild an accumulator from :meth:`state_dict` output (host state; it moves to the device of the
+        next :meth:`update`)."""
         if not isinstance(state, dict):
             raise TypeError(f"state: expected a dict from state_dict(), got {type(state).__name__}")
         missing = [k for k in ("num_features", "num_classes", "num_targets", "n") if k not in state]
         if missing:
             raise ValueError(f"state: missing keys {missing}; pass the dict returned by state_dict()")
         acc = cls(state["num_features"], state["num_classes"], num_targets=state["num_targets"])
-        if int(state["n"]) > 0:
+        if check_int(state["n"], "state['n']", min=0) > 0:
             acc._load(state)
         return acc
 
@@ -267,7 +470,7 @@ class HScoreAccumulator:
         for attr in ("num_features", "num_classes", "num_targets"):
             if getattr(self, attr) != getattr(other, attr):
                 raise ValueError(f"state: {attr}={getattr(other, attr)} differs from {getattr(self, attr)}")
-        self._state, self._backend = other._state, other._backend
+        self._state, self._scale, self._backend = other._state, other._scale, other._backend
         return self
 
     def _load(self, state: dict, keep_backend: bool = False) -> None:
@@ -275,46 +478,53 @@ class HScoreAccumulator:
         f, c = self.num_features, self.num_classes
         shapes = {"mean": (f,), "scatter": (f, f), "v3": (f,), "shift": (f,), "class_sums": (t, c, f),
                   "class_counts": (t, c)}
-        new = {"n": int(state["n"]), "q4": float(state["q4"]), "dtype": str(state.get("dtype", "float64"))}
+        new = {"n": check_int(state["n"], "state['n']", min=0), "q4": float(state["q4"]),
+               "dtype": str(state.get("dtype", "float64"))}
         for key, shape in shapes.items():
             arr = np.array(state[key], dtype=np.int64 if key == "class_counts" else np.float64)
             if arr.shape != shape:
                 raise ValueError(f"state: {key} has shape {arr.shape}, expected {shape}")
             new[key] = arr
-        if keep_backend and self._backend is not None and self._backend.is_cuda:
-            import torch
-
-            new = {k: (torch.from_numpy(v).to(self._backend.device) if isinstance(v, np.ndarray) else v)
-                   for k, v in new.items()}
-            new["q4"] = torch.tensor([new["q4"]], dtype=torch.float64, device=self._backend.device)
+        scale = check_int(state.get("scale_exp", 0), "state['scale_exp']")
+        self._state, self._scale = new, scale
+        if keep_backend and self._backend is not None:
+            self._state = self._state_on(self._backend)
         elif not keep_backend:
             self._backend = None
-        self._state = new
 
     def __repr__(self) -> str:
         return (f"HScoreAccumulator(num_features={self.num_features}, num_classes={self.num_classes}, "
                 f"num_targets={self.num_targets}, n={self.n})")
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) <= 0:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
+def _all_finite(x, backend: Backend) -> bool:
+    if backend.is_torch:
+        import torch
+
+        return bool(torch.isfinite(x.detach()).all())
+    return bool(np.isfinite(x).all())
 
 
-def _host(v):
-    if is_torch(v):
-        v = v.detach().cpu().numpy()
-        return float(v.reshape(-1)[0]) if v.size == 1 and v.ndim <= 1 else v.copy()
-    return v.copy() if isinstance(v, np.ndarray) else v
+def _host_state(st: dict) -> dict:
+    """A state with device tensors copied to numpy (``q4`` a Python float, ``n`` an int)."""
+    out = {}
+    for k, v in st.items():
+        if is_torch(v):
+            v = v.detach().cpu().numpy()
+        out[k] = v
+    out["n"] = int(out["n"])
+    out["q4"] = float(np.asarray(out["q4"]).reshape(-1)[0])
+    return out
 
 
-def _narrowest(a: str, b: str) -> str:
-    return "float32" if "float32" in (a, b) else "float64"
+def merge_states(a: dict, b: dict) -> dict:
+    """Merge two host state dicts: both brought to the larger ``scale_exp``, Chan's update for the moments,
+    b's class sums re-shifted to a's shift."""
+    from .._native import native
 
-
-def _merge_states(a: dict, b: dict) -> dict:
-    """Merge two host state dicts (Chan's update for the moments; class sums re-shifted to a's shift)."""
+    scale = max(int(a.get("scale_exp", 0)), int(b.get("scale_exp", 0)))
+    a = rescale_state(a, int(a.get("scale_exp", 0)) - scale)
+    b = rescale_state(b, int(b.get("scale_exp", 0)) - scale)
     out = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in a.items()}
     out["q4"] = native().hscore_merge_moments(float(a["n"]), out["mean"], out["scatter"], out["v3"],
                                               float(a["q4"]), float(b["n"]), b["mean"], b["scatter"], b["v3"],
@@ -322,325 +532,9 @@ def _merge_states(a: dict, b: dict) -> dict:
     out["class_sums"] = a["class_sums"] + b["class_sums"] + b["class_counts"][..., None] * (b["shift"] - a["shift"])
     out["class_counts"] = a["class_counts"] + b["class_counts"]
     out["n"] = int(a["n"]) + int(b["n"])
-    out["dtype"] = _narrowest(a.get("dtype", "float64"), b.get("dtype", "float64"))
+    out["dtype"] = narrowest(a.get("dtype", "float64"), b.get("dtype", "float64"))
+    out["scale_exp"] = scale
     return out
-
-
-def _not_finite_error(x) -> ValueError:
-    return ValueError(f"features: contains NaN or infinite values ({describe(x)}); remove or impute them first")
-
-
-#: Class-sum state (T x C x F float64) up to which each part of a block is read once for its moments and class
-#: sums together (the state stays in cache); larger states have their class sums split by targets or columns.
-FUSED_STATE_BYTES = 1 << 20
-
-
-class _CpuEngine:
-    """Block loop on the CPU: native moments and class sums, numpy BLAS for the block scatter.
-
-    The work of a block is cut into single-threaded tasks whose boundaries depend only on the sizes, run on a
-    pool of ``tasklens.get_num_threads()`` workers with BLAS held at one thread, so the cores never run more
-    threads than they have and results are bit-identical for any thread count. Each part of the block's
-    rows (two halves by default, see :data:`PART_ROWS`) has its moments and its scatter (one BLAS ``syrk`` in the input's precision, added in float64). Small
-    class-sum states are summed in the same read as the moments (``hscore_half_pass``, one task per part);
-    large ones (many targets) by tasks split by targets or feature columns after the moments. Both give the
-    same bits: per part, each class's rows are added in row order, then the parts in order.
-    Block ``k + 1`` is centred on block ``k``'s mean, known once block ``k``'s class sums are done.
-    """
-
-    @staticmethod
-    def update(acc: HScoreAccumulator, x: np.ndarray, y: np.ndarray, dtype: str) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from threadpoolctl import threadpool_limits
-
-        f, c, t = acc.num_features, acc.num_classes, y.shape[1]
-        st = acc._state
-        if st is None:
-            st = acc._state = {"n": 0, "mean": np.zeros(f), "scatter": np.zeros((f, f)), "v3": np.zeros(f),
-                               "q4": 0.0, "shift": None, "class_sums": np.zeros((t, c, f)),
-                               "class_counts": np.zeros((t, c), dtype=np.int64), "dtype": dtype}
-        st["dtype"] = _narrowest(st["dtype"], dtype)
-        workers = get_num_threads()
-        fused = t * c * f * 8 <= FUSED_STATE_BYTES
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=workers) as pool:
-            loop = _CpuEngine._fused if fused else _CpuEngine._split
-            loop(acc, st, x, y, pool, workers)
-
-    @staticmethod
-    def _fold(st: dict, grams: list, rows: int, mean_b, v3_b, q4_b, d, xb) -> None:
-        """Fold one block's summary into the state (Chan). ``d`` (block mean - shift) is None for a block
-        centred on its own mean. Moments about the shift are re-centred exactly; the moments and Gram of a block
-        whose mean is far from the shift (n d_f^2 > S_ff / 2 for some feature: drifting or sorted rows) are redone
-        by the two-pass path, so the float32 scatter never loses more than one bit to the shifted centring."""
-        C = native()
-        gram = grams[0].astype(np.float64)
-        for g in grams[1:]:
-            gram += g
-        if d is not None:
-            if np.any(2.0 * rows * d * d > np.diagonal(gram)):
-                mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)  # finite: checked when first read
-                gram = _gram(xc).astype(np.float64)  # rare path: one call, outside the pipeline
-                del xc
-            else:
-                q4_b = C.hscore_recentre_moments(float(rows), d, gram, v3_b, float(q4_b), serial=True)
-        # F x F work on the main thread while the workers run: serial, so it never waits for a core
-        st["q4"] = C.hscore_merge_moments(float(st["n"]), st["mean"], st["scatter"], st["v3"], float(st["q4"]),
-                                          float(rows), mean_b, gram, v3_b, float(q4_b), serial=True)
-        st["n"] += rows
-
-    @staticmethod
-    def _fused(acc, st, x, y, pool, workers) -> None:
-        """One task per part of a block: moments and class sums in one read (into the task's own buffers),
-        then the part's scatter. The next block's tasks are queued before this block is folded."""
-        C = native()
-        f, c, t = acc.num_features, acc.num_classes, y.shape[1]
-        step, n = acc.block_rows, x.shape[0]
-
-        def half(xh, yh, shift, offset):
-            sums, counts, total = np.zeros((t, c, f)), np.zeros((t, c), np.int64), np.zeros(f)
-            if shift is None:  # xh is already centred (a block centred on its own mean)
-                C.hscore_class_sums(xh, yh, offset, sums, counts, total, serial=True)
-                xc, v3, q4 = xh, None, None
-            else:
-                xc, v3, q4 = C.hscore_half_pass(xh, shift, yh, offset, sums, counts, total)
-                if not np.isfinite(q4):  # q4 sums every element's square
-                    return None
-            return v3, q4, sums, counts, total, _gram(xc)
-
-        def submit(r0, shift, xb_centred=None, offset=None):
-            xb = x[r0:r0 + step] if xb_centred is None else xb_centred
-            yb = y[r0:r0 + step]
-            return [pool.submit(half, xb[a:b], np.ascontiguousarray(yb[a:b]), shift, offset)
-                    for a, b in _parts(xb.shape[0])]
-
-        prev_mean = st["mean"].copy() if st["n"] > 0 else None
-        queued = None
-        for r0 in range(0, n, step):
-            xb = x[r0:r0 + step]
-            rows = xb.shape[0]
-            if prev_mean is None:  # first block: two-pass moments about its own mean
-                mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)
-                if not (np.isfinite(mean_b).all() and np.isfinite(q4_b)):
-                    raise _not_finite_error(x)
-                if st["shift"] is None:
-                    st["shift"] = mean_b.copy()
-                results = [fut.result() for fut in submit(r0, None, xc, mean_b - st["shift"])]
-                del xc
-                d = None
-            else:
-                if queued is None:
-                    queued = submit(r0, prev_mean, offset=prev_mean - st["shift"])
-                results = [fut.result() for fut in queued]
-                queued = None
-                if any(res is None for res in results):
-                    raise _not_finite_error(x)  # every earlier block is folded whole, this one not at all
-                v3_b = _sum_in_order([res[0] for res in results])
-                q4_b = sum(float(res[1]) for res in results)
-                total = _sum_in_order([res[4] for res in results])
-                d = total / rows
-                mean_b = prev_mean + d
-            prev_mean = mean_b
-            if r0 + step < n:
-                queued = submit(r0 + step, mean_b, offset=mean_b - st["shift"])
-            for res in results:
-                st["class_sums"] += res[2]
-                st["class_counts"] += res[3]
-            _CpuEngine._fold(st, [res[5] for res in results], rows, mean_b, v3_b, q4_b, d, xb)
-
-    @staticmethod
-    def _split(acc, st, x, y, pool, workers) -> None:
-        """Many targets: moments per part, then class-sum tasks by targets or columns writing the state
-        directly (disjoint elements) alongside the parts' scatters; the next block's moments overlap them."""
-        C = native()
-        f, t = acc.num_features, y.shape[1]
-        step, n = acc.block_rows, x.shape[0]
-        parts = _class_sum_parts(t, f, workers)
-
-        def class_sums(part, xcs, ys, offset, totals) -> None:
-            targets, columns = part
-            for xc_h, y_h, total in zip(xcs, ys, totals):
-                C.hscore_class_sums(xc_h, y_h, offset, st["class_sums"], st["class_counts"], total,
-                                    targets=targets, columns=columns, serial=True)
-
-        def moments_ahead(r0: int, shift: np.ndarray):
-            xb = x[r0:r0 + step]
-            return [pool.submit(C.hscore_block_moments_shifted, xb[a:b], shift, serial=True)
-                    for a, b in _parts(xb.shape[0])]
-
-        prev_mean = st["mean"].copy() if st["n"] > 0 else None
-        pending = ahead = None
-        try:
-            for r0 in range(0, n, step):
-                xb = x[r0:r0 + step]
-                rows = xb.shape[0]
-                halves = _parts(rows)
-                if prev_mean is None:
-                    mean_b, xc, v3_b, q4_b = C.hscore_block_moments(xb)
-                    finite = np.isfinite(mean_b).all() and np.isfinite(q4_b)
-                    xcs = [xc[a:b] for a, b in halves]
-                    del xc
-                else:
-                    outs = [fut.result() for fut in (ahead or moments_ahead(r0, prev_mean))]
-                    ahead = None
-                    xcs = [o[0] for o in outs]
-                    v3_b = _sum_in_order([o[1] for o in outs])
-                    q4_b = sum(float(o[2]) for o in outs)
-                    finite = np.isfinite(q4_b)  # q4 sums every element's square
-                if not finite:
-                    if pending is not None:  # keep the state whole: every earlier block fully folded
-                        _CpuEngine._fold(st, [g.result() for g in pending[0]], *pending[1:])
-                        pending = None
-                    raise _not_finite_error(x)
-                if prev_mean is None:
-                    if st["shift"] is None:
-                        st["shift"] = mean_b.copy()
-                    offset = mean_b - st["shift"]
-                else:
-                    offset = prev_mean - st["shift"]
-                yb = y[r0:r0 + step]
-                ys = [np.ascontiguousarray(yb[a:b]) for a, b in halves]
-                totals = [np.zeros(f) for _ in halves]
-                sums = [pool.submit(class_sums, part, xcs, ys, offset, totals) for part in parts]
-                # numpy recognises a.T @ a and calls BLAS syrk (half the flops of a general product)
-                grams = [pool.submit(_gram, xc_h) for xc_h in xcs]
-                for fut in sums:
-                    fut.result()
-                if prev_mean is None:
-                    d = None
-                else:
-                    d = _sum_in_order(totals) / rows
-                    mean_b = prev_mean + d
-                prev_mean = mean_b
-                if r0 + step < n:
-                    ahead = moments_ahead(r0 + step, mean_b)
-                if pending is not None:
-                    _CpuEngine._fold(st, [g.result() for g in pending[0]], *pending[1:])
-                pending = (grams, rows, mean_b, v3_b, q4_b, d, xb)
-                del xcs  # the workers hold the block until its scatter is formed
-            if pending is not None:
-                _CpuEngine._fold(st, [g.result() for g in pending[0]], *pending[1:])
-                pending = None
-        finally:
-            for fut in (pending[0] if pending is not None else []) + (ahead or []):
-                fut.cancel()
-
-
-#: Most rows in one part of a block. A block is cut into max(2, ceil(rows / PART_ROWS)) near-equal parts, each
-#: with its own moments, class-sum pass and BLAS ``syrk`` task: the default block (16384 rows for F = 512
-#: float32) has two halves; a larger ``block_rows`` gives more parts, and so more workers, per block.
-PART_ROWS = 8192
-
-
-def _parts(rows: int) -> list[tuple[int, int]]:
-    """The fixed row ranges of a block (see :data:`PART_ROWS`; cuts depend on ``rows`` only)."""
-    if rows <= 1:
-        return [(0, rows)]
-    count = max(2, -(-rows // PART_ROWS))
-    cuts = [-(-i * rows // count) for i in range(count + 1)]
-    return [(cuts[i], cuts[i + 1]) for i in range(count)]
-
-
-def _sum_in_order(arrays: list) -> np.ndarray:
-    """((a0 + a1) + a2) + ...: per-part partial sums added in part order."""
-    out = arrays[0]
-    for a in arrays[1:]:
-        out = out + a
-    return out
-
-
-def _class_sum_parts(targets: int, features: int, workers: int) -> list[tuple]:
-    """(targets range, columns range) of each class-sum task: targets split when there are many, else
-    feature columns cut at the native tile. Any split gives the same numbers."""
-    if workers <= 1:
-        return [(None, None)]
-    if targets >= 4 * workers:
-        cuts = np.linspace(0, targets, workers + 1).round().astype(int)
-        return [((int(a), int(b)), None) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
-    tile = int(native().hscore_class_tile)
-    tiles = -(-features // tile)
-    cuts = np.linspace(0, tiles, min(workers, tiles) + 1).round().astype(int)
-    return [(None, (int(a) * tile, min(features, int(b) * tile))) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
-
-
-def _gram(xc: np.ndarray) -> np.ndarray:
-    return np.dot(xc.T, xc)
-
-
-class _CudaEngine:
-    """Block loop on a CUDA device: native kernels on the caller's stream, cuBLAS (torch) for the scatter."""
-
-    @staticmethod
-    def update(acc: HScoreAccumulator, x, y, backend) -> None:
-        import torch
-
-        require_cuda("hscore")
-        C = native()
-        dev = x.device
-        f, c, t = acc.num_features, acc.num_classes, y.shape[1]
-        f64 = dict(dtype=torch.float64, device=dev)
-        st = acc._state
-        if st is None:
-            st = acc._state = {"n": 0, "mean": torch.zeros(f, **f64), "scatter": torch.zeros((f, f), **f64),
-                               "v3": torch.zeros(f, **f64), "q4": torch.zeros(1, **f64), "shift": None,
-                               "class_sums": torch.zeros((t, c, f), **f64),
-                               "class_counts": torch.zeros((t, c), dtype=torch.int64, device=dev),
-                               "dtype": backend.dtype}
-        st["dtype"] = _narrowest(st["dtype"], backend.dtype)
-        device, stream = cuda_args(x)
-        dt = dtype_code(x)
-        y = y.to(device=dev, dtype=torch.int64).contiguous()
-        for r0 in range(0, x.shape[0], acc.block_rows):
-            xb = x[r0:r0 + acc.block_rows].contiguous()
-            rows = xb.shape[0]
-            mean_b, v3_b = torch.empty(f, **f64), torch.empty(f, **f64)
-            q4_b, norms = torch.empty(1, **f64), torch.empty(rows, **f64)
-            xc = torch.empty_like(xb)
-            C.hscore_block_moments_cuda(dt, ptr(xb), rows, f, ptr(mean_b), ptr(xc), ptr(v3_b), ptr(q4_b), ptr(norms),
-                                        device, stream)
-            if not bool(torch.isfinite(mean_b).all()) or not bool(torch.isfinite(q4_b).all()):
-                raise _not_finite_error(x)
-            if st["shift"] is None:
-                st["shift"] = mean_b.clone()
-            yb = y[r0:r0 + acc.block_rows].contiguous()
-            offset = (mean_b - st["shift"]).contiguous()
-            segments = C.hscore_class_sum_segments_cuda(rows, f, t)
-            partial = torch.empty(segments * t * c * f + t * c, **f64)
-            C.hscore_class_sums_cuda(dt, ptr(xc), rows, f, ptr(yb), t, c, ptr(offset), ptr(st["class_sums"]),
-                                     ptr(st["class_counts"]), ptr(partial), segments, device, stream)
-            gram = torch.matmul(xc.T, xc).to(torch.float64).contiguous()
-            work = torch.empty(6 * f + 8, **f64)
-            C.hscore_merge_moments_cuda(f, float(st["n"]), ptr(st["mean"]), ptr(st["scatter"]), ptr(st["v3"]),
-                                        ptr(st["q4"]), float(rows), ptr(mean_b), ptr(gram), ptr(v3_b), ptr(q4_b),
-                                        ptr(work), device, stream)
-            st["n"] += rows
-            del xc, gram, partial
-
-
-#: Class-sum state (T x C x F float64) above which sparse label codes are renumbered per target.
-COMPACT_STATE_BYTES = 256 << 20
-
-
-def _compact_labels(y: np.ndarray, num_features: int, num_classes: int) -> tuple[np.ndarray, int]:
-    """Labels (N, T) and the number of classes C (``num_classes`` = largest code + 1). Sparse codes are
-    renumbered per target (O(N T), in row chunks) when the T x C x F class-sum state would exceed
-    :data:`COMPACT_STATE_BYTES`."""
-    c = max(int(num_classes), 1)
-    t = y.shape[1]
-    if t * c * num_features * 8 <= COMPACT_STATE_BYTES:
-        return y, c
-    counts = np.zeros(t * c, dtype=np.int64)
-    offsets = np.arange(t, dtype=np.int64) * c
-    for r0 in range(0, y.shape[0], 65536):  # code of (target j, class k) is j * c + k
-        counts += np.bincount((y[r0:r0 + 65536] + offsets).ravel(), minlength=t * c)
-    used = (counts > 0).reshape(t, c)
-    if used.sum(axis=1).max() * 2 > c:
-        return y, c
-    lut = np.cumsum(used, axis=1) - 1
-    out = np.empty_like(y)
-    for j in range(t):
-        out[:, j] = lut[j, y[:, j]]
-    return out, int(used.sum(axis=1).max())
 
 
 def hscore(features, labels, *, shrinkage: str | None = None, rtol: float | None = None,
@@ -699,30 +593,15 @@ def hscore(features, labels, *, shrinkage: str | None = None, rtol: float | None
     x = check_array(features, "features", ndim=2, finite=False, min_rows=2)
     y, top = check_labels(labels, "labels", n=x.shape[0], ndim=(1, 2), return_max=True)
     backend = backend_of(features=x)
-    multi = y.ndim == 2
-    y2 = y.reshape(y.shape[0], -1)
-    if is_torch(y2):
-        y_host = y2.detach().cpu().numpy() if not backend.is_cuda else None
-    else:
-        y_host = y2
-    if y_host is not None:
-        y_host, num_classes = _compact_labels(np.ascontiguousarray(y_host), x.shape[1], top + 1)
-        y_in = y_host if not is_torch(x) else __import__("torch").from_numpy(y_host)
-    else:
-        num_classes = top + 1
-        y_in = y2.to(x.device)
-    acc = HScoreAccumulator(x.shape[1], num_classes, num_targets=y2.shape[1] if multi else None,
-                            block_rows=block_rows)
-    acc._add(x, y_in if multi else y_in.reshape(-1), backend)  # validated above
-    h = hscore_from_state(acc.state_dict(), shrinkage=shrinkage, rtol=rtol)
-    return _as_output(h, backend, multi)
+    h = hscore_values(x, y, top, backend, shrinkage=shrinkage, rtol=rtol, block_rows=block_rows)
+    return backend.out(h if y.ndim == 2 else h[0])
 
 
-def _as_output(h: np.ndarray, backend, multi: bool):
-    """float / (T,) numpy array, or a float64 torch tensor (0-d / (T,)) on the caller's device."""
-    if backend is not None and backend.kind == "torch":
-        import torch
-
-        out = torch.as_tensor(h, dtype=torch.float64, device=backend.device)
-        return out if multi else out[0]
-    return h if multi else float(h[0])
+def hscore_values(x, y, top: int, backend: Backend, *, shrinkage: str | None = None, rtol: float | None = None,
+                  block_rows: int | None = None) -> np.ndarray:
+    """:func:`hscore` of validated features ``x`` (N, F) on ``backend`` and labels ``y`` (N,) or (N, T) whose
+    largest code is ``top``, as a float64 numpy array (T,) (T = 1 for labels (N,))."""
+    y2, num_classes = compact_labels(labels_on(y, backend).reshape(y.shape[0], -1), x.shape[1], top + 1)
+    acc = HScoreAccumulator(x.shape[1], num_classes, num_targets=y2.shape[1], block_rows=block_rows)
+    acc._add(x, y2, backend)
+    return hscore_from_state(_host_state(acc._state), shrinkage=shrinkage, rtol=rtol)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._dispatch import to_numpy
-from .._validation import check_array, check_choice, describe, is_torch
-from .hscore import hscore
+from .._dispatch import backend_of, to_host
+from .._validation import check_array, check_choice, check_int, check_labels, describe, is_torch
+from .hscore import hscore_values
 
 __all__ = ["quantize_palette", "pixelwise_hscore", "PixelwiseHScore"]
 
@@ -39,6 +39,7 @@ def quantize_palette(dense, num_colors: int = 16, *, seed: int = 0, sample: int 
     -------
     codes : int64 array (N, H, W) with values in ``[0, num_colors)``
     palette : float64 array (num_colors, K) (K = 1 for (N, H, W) input)
+        numpy for numpy input; torch tensors on the input's device for torch input.
 
     Examples
     --------
@@ -49,12 +50,17 @@ def quantize_palette(dense, num_colors: int = 16, *, seed: int = 0, sample: int 
     >>> codes.shape, palette.shape
     ((5, 4, 4), (4, 1))
     """
+    d = check_array(dense, "dense_labels", ndim=(3, 4))
+    backend = backend_of(dense_labels=d)
+    num_colors = check_int(num_colors, "num_colors", min=2)
+    seed = check_int(seed, "seed", min=0)
+    sample = check_int(sample, "sample", min=1)
+    return backend.out(_quantize(to_host(d), num_colors, seed, sample))
+
+
+def _quantize(d: np.ndarray, num_colors: int, seed: int, sample: int) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.cluster import KMeans
 
-    d = check_array(dense, "dense_labels", ndim=(3, 4))
-    d = to_numpy(d.cpu()) if is_torch(d) else d
-    if isinstance(num_colors, bool) or not isinstance(num_colors, (int, np.integer)) or num_colors < 2:
-        raise ValueError(f"num_colors: expected an int >= 2, got {num_colors!r}")
     pixels = d.reshape(-1, 1 if d.ndim == 3 else d.shape[-1]).astype(np.float64)
     rng = np.random.default_rng(seed)
     fit = pixels if pixels.shape[0] <= sample else pixels[rng.choice(pixels.shape[0], sample, replace=False)]
@@ -97,7 +103,8 @@ def pixelwise_hscore(features, dense_labels, *, num_colors: int = 16, shrinkage:
     Returns
     -------
     PixelwiseHScore with ``score`` = mean over the H x W pixel H-scores, ``map`` (H, W) float64 (the
-    heatmap of the paper's Fig. 9), and the fitted ``palette`` (None for integer labels).
+    heatmap of the paper's Fig. 9), and the fitted ``palette`` (None for integer labels); for torch features
+    ``score`` is a 0-d float64 tensor and ``map`` and ``palette`` float64 tensors on the features' device.
 
     Notes
     -----
@@ -117,17 +124,21 @@ def pixelwise_hscore(features, dense_labels, *, num_colors: int = 16, shrinkage:
     ((4, 4), True)
     """
     check_choice(shrinkage, "shrinkage", (None, "ledoit-wolf"))
-    kind_int = (is_torch(dense_labels) and not dense_labels.dtype.is_floating_point) or (
+    x = check_array(features, "features", ndim=2, finite=False, min_rows=2)
+    backend = backend_of(features=x)
+    integer = (dense_labels.dtype.is_floating_point is False) if is_torch(dense_labels) else (
         isinstance(dense_labels, np.ndarray) and dense_labels.dtype.kind in "biu")
-    if kind_int:
-        codes = to_numpy(dense_labels.cpu()) if is_torch(dense_labels) else dense_labels
-        if codes.ndim != 3:
-            raise ValueError(f"dense_labels: integer codes must have shape (N, H, W), got {describe(codes)}")
+    if integer:
+        codes = to_host(check_labels(dense_labels, "dense_labels", ndim=3, n=x.shape[0]))
         palette = None
     else:
-        codes, palette = quantize_palette(dense_labels, num_colors, seed=seed)
+        d = check_array(dense_labels, "dense_labels", ndim=(3, 4))
+        if d.shape[0] != x.shape[0]:
+            raise ValueError(f"dense_labels: expected {x.shape[0]} images (one per row of features), got "
+                             f"{describe(d)}")
+        codes, palette = _quantize(to_host(d), check_int(num_colors, "num_colors", min=2),
+                                   check_int(seed, "seed", min=0), PALETTE_SAMPLE)
     n, h, w = codes.shape
-    scores = hscore(features, np.ascontiguousarray(codes.reshape(n, h * w)), shrinkage=shrinkage)
-    scores = to_numpy(scores.cpu()) if is_torch(scores) else np.asarray(scores)
-    heat = scores.reshape(h, w)
-    return PixelwiseHScore(score=float(heat.mean()), map=heat, palette=palette)
+    flat = np.ascontiguousarray(codes.reshape(n, h * w))
+    heat = hscore_values(x, flat, int(flat.max()), backend, shrinkage=shrinkage).reshape(h, w)
+    return PixelwiseHScore(*backend.out((float(heat.mean()), heat, palette)))

@@ -1,33 +1,44 @@
 """Comparing two rankings of the same items (e.g. predicted vs. measured transferability of sources).
 
 Every function takes two score vectors of equal length, higher = better (pass negated values for
-distances). Ties are handled explicitly: average ranks (Spearman), tau-b (Kendall), tie-averaged gains (DCG),
-index order (top-k). All are O(n log n) and deterministic.
+distances). Ties are handled explicitly: average ranks (Spearman, as ``scipy.stats.spearmanr``), tau-b (Kendall,
+as ``scipy.stats.kendalltau``), tie-averaged gains (DCG), index order (top-k). All are O(n log n) and
+deterministic. These are the library's only Spearman and Kendall implementations: other modules (domain
+analysis, Task2Box evaluation) call them.
+
+Output rule: a Python float for numpy (or list) input, a 0-d float64 tensor for torch input (on its device).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._dispatch import to_numpy
-from .._validation import check_array, check_choice, describe
+from .._dispatch import Backend, backend_of, to_host
+from .._validation import check_array, check_choice, check_int, describe
 
 __all__ = ["rankdata", "spearman", "kendall_tau", "dcg_score", "ndcg_score", "top_k_agreement"]
 
 
-def _pair(a, b, name_a: str, name_b: str):
-    a = to_numpy(check_array(a, name_a, ndim=1)).astype(np.float64, copy=False)
-    b = to_numpy(check_array(b, name_b, ndim=1)).astype(np.float64, copy=False)
+def _pair(a, b, name_a: str, name_b: str) -> tuple[np.ndarray, np.ndarray, Backend]:
+    """Two validated equal-length score vectors as float64 numpy arrays, and their backend."""
+    a = check_array(a, name_a, ndim=1)
+    b = check_array(b, name_b, ndim=1)
+    backend = backend_of(**{name_a: a, name_b: b})
     if a.shape != b.shape:
         raise ValueError(f"{name_b}: expected the same length as {name_a} ({a.shape[0]}), got {describe(b)}")
     if a.shape[0] < 2:
         raise ValueError(f"{name_a}: need at least 2 items to compare rankings, got {describe(a)}")
-    return a, b
+    return to_host(a).astype(np.float64, copy=False), to_host(b).astype(np.float64, copy=False), backend
 
 
-def rankdata(scores) -> np.ndarray:
-    """Ranks 1..n of a 1-D score vector (1 = smallest), ties sharing their average rank (float64)."""
-    s = to_numpy(check_array(scores, "scores", ndim=1)).astype(np.float64, copy=False)
+def rankdata(scores):
+    """Ranks 1..n of a 1-D score vector (1 = smallest), ties sharing their average rank (float64; the
+    ``"average"`` method of ``scipy.stats.rankdata``). numpy in, numpy out; torch in, torch out."""
+    x = check_array(scores, "scores", ndim=1)
+    return backend_of(scores=x).out(_ranks(to_host(x).astype(np.float64, copy=False)))
+
+
+def _ranks(s: np.ndarray) -> np.ndarray:
     order = np.argsort(s, kind="stable")
     sorted_s = s[order]
     starts = np.flatnonzero(np.r_[True, sorted_s[1:] != sorted_s[:-1]])
@@ -39,21 +50,23 @@ def rankdata(scores) -> np.ndarray:
 
 
 def spearman(a, b) -> float:
-    """Spearman rank correlation: Pearson correlation of the average ranks of ``a`` and ``b``.
+    """Spearman rank correlation: Pearson correlation of the ranks of ``a`` and ``b``.
 
-    Returns NaN when either vector is constant (the correlation is undefined).
+    Ties: tied values share their average rank, as in ``scipy.stats.spearmanr`` (which this matches to
+    rounding). Returns NaN when either vector is constant (the correlation is undefined). A Python float
+    (a 0-d float64 tensor for torch input).
 
     Examples
     --------
     >>> spearman([1, 2, 3, 4], [10, 20, 40, 30])
     0.8
     """
-    a, b = _pair(a, b, "a", "b")
-    ra, rb = rankdata(a), rankdata(b)
+    a, b, backend = _pair(a, b, "a", "b")
+    ra, rb = _ranks(a), _ranks(b)
     ra -= ra.mean()
     rb -= rb.mean()
     denom = np.sqrt((ra @ ra) * (rb @ rb))
-    return float(ra @ rb / denom) if denom > 0 else float("nan")
+    return backend.out(float(ra @ rb / denom) if denom > 0 else float("nan"))
 
 
 def _tie_pairs(sorted_values: np.ndarray) -> int:
@@ -84,15 +97,17 @@ def kendall_tau(a, b) -> float:
     """Kendall rank correlation tau-b between score vectors ``a`` and ``b`` (ties handled as in tau-b).
 
     ``tau_b = (n_c - n_d) / sqrt((n_0 - n_a)(n_0 - n_b))`` with n_0 = n(n-1)/2 pairs, n_a, n_b tied pairs in
-    ``a`` and ``b``. Computed in O(n log n) by counting discordant pairs as inversions (Knight's method).
-    Returns NaN when either vector is constant.
+    ``a`` and ``b``; a pair tied in both counts in n_a and n_b and in neither n_c nor n_d. This is the tau-b
+    of ``scipy.stats.kendalltau`` (its default ``variant="b"``), which this matches to rounding. Computed in
+    O(n log n) by counting discordant pairs as inversions (Knight's method). Returns NaN when either vector is
+    constant. A Python float (a 0-d float64 tensor for torch input).
 
     Examples
     --------
     >>> kendall_tau([1, 2, 3, 4], [10, 20, 40, 30])
     0.6666666666666666
     """
-    a, b = _pair(a, b, "a", "b")
+    a, b, backend = _pair(a, b, "a", "b")
     n = a.shape[0]
     order = np.lexsort((b, a))  # by a, ties by b
     a_s, b_s = a[order], b[order]
@@ -104,7 +119,7 @@ def kendall_tau(a, b) -> float:
     discordant = _count_inversions(codes)
     concordant_minus = n0 - ties_a - ties_b + joint - 2 * discordant
     denom = np.sqrt(float(n0 - ties_a) * float(n0 - ties_b))
-    return float(concordant_minus / denom) if denom > 0 else float("nan")
+    return backend.out(float(concordant_minus / denom) if denom > 0 else float("nan"))
 
 
 def _tie_pairs_joint(a_s: np.ndarray, b_s: np.ndarray) -> int:
@@ -130,11 +145,8 @@ def _dcg(gain: np.ndarray, scores: np.ndarray, k: int) -> float:
 
 
 def _k(k, n: int) -> int:
-    if k is None:
-        return n
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k: expected a positive int or None, got {k!r}")
-    return min(int(k), n)
+    k = check_int(k, "k", min=1, allow_none=True)
+    return n if k is None else min(k, n)
 
 
 def dcg_score(relevance, scores, *, k: int | None = None, gains: str = "linear") -> float:
@@ -144,8 +156,8 @@ def dcg_score(relevance, scores, *, k: int | None = None, gains: str = "linear")
     gain = rel (``"linear"``) or 2^rel - 1 (``"exponential"``). Items with tied scores share the average gain
     of their tie group (so the result does not depend on how ties are ordered).
     """
-    rel, sc = _pair(relevance, scores, "relevance", "scores")
-    return _dcg(_gains(rel, gains), sc, _k(k, rel.size))
+    rel, sc, backend = _pair(relevance, scores, "relevance", "scores")
+    return backend.out(_dcg(_gains(rel, gains), sc, _k(k, rel.size)))
 
 
 def ndcg_score(relevance, scores, *, k: int | None = None, gains: str = "linear") -> float:
@@ -158,11 +170,11 @@ def ndcg_score(relevance, scores, *, k: int | None = None, gains: str = "linear"
     >>> round(ndcg_score([3, 2, 1, 0], [0.9, 0.8, 0.1, 0.3]), 6)
     0.985442
     """
-    rel, sc = _pair(relevance, scores, "relevance", "scores")
+    rel, sc, backend = _pair(relevance, scores, "relevance", "scores")
     gain = _gains(rel, gains)
     kk = _k(k, rel.size)
     ideal = _dcg(gain, rel, kk)
-    return _dcg(gain, sc, kk) / ideal if ideal != 0 else float("nan")
+    return backend.out(_dcg(gain, sc, kk) / ideal if ideal != 0 else float("nan"))
 
 
 def top_k_agreement(a, b, k: int) -> float:
@@ -171,8 +183,8 @@ def top_k_agreement(a, b, k: int) -> float:
     ``|top_k(a) & top_k(b)| / k``; ties at the cut are broken by item index (first item wins), so the result
     is deterministic. 1 means the two rankings select the same k items (e.g. the same best sources).
     """
-    a, b = _pair(a, b, "a", "b")
+    a, b, backend = _pair(a, b, "a", "b")
     kk = _k(k, a.size)
     top_a = np.argsort(-a, kind="stable")[:kk]
     top_b = np.argsort(-b, kind="stable")[:kk]
-    return float(np.intersect1d(top_a, top_b).size / kk)
+    return backend.out(float(np.intersect1d(top_a, top_b).size / kk))

@@ -11,9 +11,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .._dispatch import to_numpy
-from .._validation import check_array, check_choice, check_labels, check_positive, describe, is_torch
-from .hscore import HScoreAccumulator, hscore, hscore_from_state
+from .._dispatch import backend_of, to_host
+from .._validation import check_array, check_choice, check_int, check_labels, describe
+from ..hgr._codes import renumber_codes
+from .hscore import HScoreAccumulator, compact_labels, hscore, hscore_from_state, hscore_values
 
 __all__ = ["transferability", "select_source", "rank_sources", "rank_source_pairs"]
 
@@ -23,21 +24,27 @@ SHARED_STATE_MAX_FEATURES = 4096
 
 
 def _optimal_from_hgr(method: str, inputs, labels: np.ndarray, k: int | None) -> np.ndarray:
-    """H_T(f_opt) per target from the HGR maximal correlation of (X, Y_T): ||B~||_F^2 or sum of rho_i^2."""
+    """H_T(f_opt) per target from the HGR maximal correlation of (X, Y_T): ||B~||_F^2 or sum of rho_i^2.
+
+    The codes are renumbered to the ones that occur first (the value does not depend on the numbering), so sparse
+    codes cost nothing; a target or input with one value has H_T(f_opt) = 0 exactly.
+    """
     import tasklens.hgr as hgr  # the HGR module is imported only when asked for
 
     x = check_labels(inputs, "inputs", n=labels.shape[0], ndim=1)
-    x = to_numpy(x) if is_torch(x) else x
+    x, used_x = renumber_codes(to_host(x))
     out = []
     for j in range(labels.shape[1]):
-        y = labels[:, j]
-        if method == "dtm":
+        y, used_y = renumber_codes(labels[:, j])
+        modes = min(used_x, used_y) - 1
+        if modes <= 0:
+            out.append(0.0)
+        elif method == "dtm":
             out.append(float(hgr.dtm(x, y).optimal_hscore))
         else:
-            kk = k if k is not None else max(1, min(int(x.max()) + 1, int(y.max()) + 1) - 1)
-            rho = np.asarray(to_numpy(hgr.ace(x, y, k=kk).correlations), dtype=np.float64)
+            rho = np.asarray(hgr.ace(x, y, k=min(k, modes) if k is not None else modes).correlations)
             out.append(float(np.sum(rho * rho)))
-    return np.asarray(out)
+    return np.asarray(out, dtype=np.float64)
 
 
 def transferability(source_features, target_labels, *, optimal: Any = "dtm", inputs=None, k: int | None = None,
@@ -60,14 +67,21 @@ def transferability(source_features, target_labels, *, optimal: Any = "dtm", inp
     inputs : array (N,) of int codes, optional
         Discrete input X, required for ``"dtm"`` and ``"ace"``.
     k : int, optional
-        ACE modes.
+        ACE modes (at most ``min(|X|, |Y|) - 1`` are used).
     shrinkage : {None, "ledoit-wolf"}
         Passed to :func:`hscore` for the numerator (and for user-supplied target features).
 
     Returns
     -------
-    float for labels (N,), float64 array (T,) for labels (N, T). Values lie in [0, 1] up to sampling error
-    (the data processing inequality; finite samples can exceed 1 slightly).
+    float for labels (N,), float64 array (T,) for labels (N, T) (torch features: a float64 tensor, 0-d or
+    (T,), on their device). Values lie in [0, 1] up to sampling error (the data processing inequality; finite
+    samples can exceed 1 slightly).
+
+    Raises
+    ------
+    ValueError
+        When H_T(f_opt) is 0 for a target (a target with one class, or discrete inputs with one value): the
+        ratio is undefined.
 
     Notes
     -----
@@ -84,35 +98,29 @@ def transferability(source_features, target_labels, *, optimal: Any = "dtm", inp
     >>> bool(np.isclose(t, hscore(f_s, y)))
     True
     """
-    y = check_labels(target_labels, "target_labels", ndim=(1, 2))
+    check_choice(shrinkage, "shrinkage", (None, "ledoit-wolf"))
+    x = check_array(source_features, "source_features", ndim=2, finite=False, min_rows=2)
+    y, top = check_labels(target_labels, "target_labels", n=x.shape[0], ndim=(1, 2), return_max=True)
+    backend = backend_of(source_features=x)
     multi = y.ndim == 2
-    numerator = hscore(source_features, y, shrinkage=shrinkage)
-    if is_torch(numerator):
-        numerator = numerator.detach().cpu().numpy()
-    num = np.atleast_1d(np.asarray(numerator, dtype=np.float64))
-    y_host = to_numpy(y.cpu()) if is_torch(y) else y
-    y2 = y_host.reshape(y_host.shape[0], -1)
+    num = hscore_values(x, y, top, backend, shrinkage=shrinkage)
+    y2 = to_host(y).reshape(y.shape[0], -1)
     if isinstance(optimal, str):
         check_choice(optimal, "optimal", _OPTIMAL_METHODS)
         if inputs is None:
             raise ValueError(f"inputs: optimal={optimal!r} needs the discrete input X as inputs= (N,) int codes; "
                              "or pass target features or a value as optimal=")
-        if k is not None:
-            k = int(check_positive(k, "k"))
+        k = check_int(k, "k", min=1, allow_none=True)
         denom = _optimal_from_hgr(optimal, inputs, y2, k)
     else:
-        opt = optimal
-        if is_torch(opt):
-            opt = opt.detach().cpu().numpy()
-        opt = np.asarray(opt) if not isinstance(opt, np.ndarray) else opt
+        opt = optimal if hasattr(optimal, "ndim") else np.asarray(optimal)
         if opt.ndim == 2:
             if opt.shape[0] != y2.shape[0]:
                 raise ValueError(f"optimal: target features must have one row per sample ({y2.shape[0]}), "
                                  f"got {describe(opt)}")
-            denom = np.atleast_1d(np.asarray(hscore(check_array(opt, "optimal", ndim=2), y_host,
-                                                    shrinkage=shrinkage), dtype=np.float64))
+            denom = np.atleast_1d(to_host(hscore(opt, y2 if multi else y2[:, 0], shrinkage=shrinkage)))
         elif opt.ndim <= 1:
-            denom = np.atleast_1d(check_array(opt, "optimal", ndim=(0, 1)).astype(np.float64))
+            denom = np.atleast_1d(to_host(check_array(opt, "optimal", ndim=(0, 1)))).astype(np.float64)
             if denom.shape[0] not in (1, num.shape[0]):
                 raise ValueError(f"optimal: expected a float or {num.shape[0]} values (one per target), "
                                  f"got {describe(opt)}")
@@ -123,10 +131,11 @@ def transferability(source_features, target_labels, *, optimal: Any = "dtm", inp
         raise ValueError(f"optimal: H_T(f_opt) must be > 0, got {denom.tolist()} (a target with one class "
                          "cannot be transferred to)")
     ratio = num / denom
-    return ratio if multi else float(ratio[0])
+    return backend.out(ratio if multi else ratio[0])
 
 
-def _as_named(sources, name: str) -> tuple[list[str], list[np.ndarray]]:
+def _as_named(sources, name: str):
+    """(names, host float arrays, backend of the sources): the output rule follows the sources' kind."""
     if isinstance(sources, Mapping):
         names = [str(k) for k in sources]
         arrays = list(sources.values())
@@ -138,14 +147,14 @@ def _as_named(sources, name: str) -> tuple[list[str], list[np.ndarray]]:
                         f"got {type(sources).__name__}")
     if not arrays:
         raise ValueError(f"{name}: needs at least one source")
-    out = []
-    for key, arr in zip(names, arrays):
-        a = check_array(arr, f"{name}[{key!r}]", ndim=2, min_rows=2)
-        out.append(to_numpy(a.cpu()) if is_torch(a) else a)
+    checked = {f"{name}[{key!r}]": check_array(arr, f"{name}[{key!r}]", ndim=2, min_rows=2)
+               for key, arr in zip(names, arrays)}
+    backend = backend_of(**checked)
+    out = [to_host(a) for a in checked.values()]
     n = {a.shape[0] for a in out}
     if len(n) > 1:
         raise ValueError(f"{name}: every source must have the same number of rows (samples), got {sorted(n)}")
-    return names, out
+    return names, out, backend
 
 
 def _shared_state(arrays: list[np.ndarray], y: np.ndarray):
@@ -153,7 +162,7 @@ def _shared_state(arrays: list[np.ndarray], y: np.ndarray):
     dtype = np.float64 if any(a.dtype == np.float64 for a in arrays) else np.float32
     widths = [a.shape[1] for a in arrays]
     offsets = np.concatenate([[0], np.cumsum(widths)])
-    y2, num_classes = y.reshape(y.shape[0], -1), int(y.max()) + 1
+    y2, num_classes = compact_labels(y.reshape(y.shape[0], -1), int(offsets[-1]), int(y.max()) + 1)
     acc = HScoreAccumulator(int(offsets[-1]), num_classes, num_targets=y2.shape[1])
     step = 65536
     for r0 in range(0, arrays[0].shape[0], step):
@@ -221,11 +230,10 @@ def rank_sources(sources, target_labels, *, shrinkage: str | None = None):
     'good'
     """
     check_choice(shrinkage, "shrinkage", (None, "ledoit-wolf"))
-    names, arrays = _as_named(sources, "sources")
-    y = check_labels(target_labels, "target_labels", n=arrays[0].shape[0], ndim=(1, 2))
-    y = to_numpy(y.cpu()) if is_torch(y) else y
+    names, arrays, backend = _as_named(sources, "sources")
+    y = to_host(check_labels(target_labels, "target_labels", n=arrays[0].shape[0], ndim=(1, 2)))
     scores = _scores(arrays, y, [(i,) for i in range(len(arrays))], shrinkage)
-    return _ranked(names, scores, y.ndim == 2)
+    return backend.out(_ranked(names, scores, y.ndim == 2))
 
 
 def select_source(sources, target_labels, *, shrinkage: str | None = None) -> str:
@@ -266,14 +274,13 @@ def rank_source_pairs(sources, target_labels, *, shrinkage: str | None = None, i
     ('a', 'b')
     """
     check_choice(shrinkage, "shrinkage", (None, "ledoit-wolf"))
-    names, arrays = _as_named(sources, "sources")
+    names, arrays, backend = _as_named(sources, "sources")
     if len(arrays) < 2:
         raise ValueError("sources: pairs need at least two sources")
-    y = check_labels(target_labels, "target_labels", n=arrays[0].shape[0], ndim=1)
-    y = to_numpy(y.cpu()) if is_torch(y) else y
+    y = to_host(check_labels(target_labels, "target_labels", n=arrays[0].shape[0], ndim=1))
     groups = list(combinations(range(len(arrays)), 2))
     if include_singles:
         groups = [(i,) for i in range(len(arrays))] + groups
     scores = _scores(arrays, y, groups, shrinkage)
     keys = [tuple(names[i] for i in g) for g in groups]
-    return _ranked(keys, scores, False)
+    return backend.out(_ranked(keys, scores, False))
