@@ -402,9 +402,9 @@ def test_training_loss_has_no_spikes():
     separated and the disjoint-only centre term switched on. With the continuous L_D (squared box gap), the
     loss of this seeded run (85 taxa of the bundled taxonomy, default network, 200 full-batch epochs) never
     rises by more than a factor 1.5 from one epoch to the next (measured: 1.18)."""
-    from tasklens.task2box import load_taxonomy
+    from tasklens.task2box import load_compact_taxonomy
 
-    table, emb = load_taxonomy()
+    table, emb = load_compact_taxonomy()
     taxa = relations_from_taxonomy(table)
     classes = ("Liliopsida", "Actinopterygii", "Mammalia", "Reptilia", "Amphibia")
     keep = [i for i, g in enumerate(taxa.group_names) if g.split(":", 1)[1] in classes]
@@ -447,3 +447,45 @@ def test_spearman_is_the_ranking_metric_on_masked_pairs():
     assert np.isnan(spearman(np.zeros((6, 6)), S, m))  # undefined for constant relations
     with pytest.raises(TypeError, match="mask.*None"):
         spearman(R, S, None)
+
+
+# --------------------------------------------------------------------------- issue 9: plots
+def test_plot_boxes_accepts_group_names_and_says_when_legend_is_cut():
+    from tasklens.task2box import plot_boxes
+
+    rng = np.random.default_rng(0)
+    lo = rng.normal(size=(30, 2)); hi = lo + 0.5
+    groups = np.array([f"class {i % 15:02d}" for i in range(30)])
+    fig = plot_boxes(lo, hi, groups=list(groups), max_legend=4)
+    legend = fig.legends[0]
+    assert legend.get_title().get_text() == "largest 4 of 15 groups (by number of boxes)"
+    assert [t.get_text() for t in legend.get_texts()] == ["class 00", "class 01", "class 02", "class 03"]
+    fig = plot_boxes(lo, hi, groups=np.array(["a", "b", "c"] * 10))
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b", "c"]
+    assert fig.legends[0].get_title().get_text() == ""  # all groups named
+    with pytest.raises(ValueError, match="group_names"):
+        plot_boxes(lo, hi, groups=groups, group_names=["x"])
+    with pytest.raises(ValueError, match="groups.*30"):
+        plot_boxes(lo, hi, groups=groups[:3])
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_plot_history_marks_kept_epoch_and_draws_zero_losses():
+    from tasklens.task2box import plot_history
+
+    hist = {"loss": [1.0, 0.5, 0.4, 0.3], "center": [0.1, 0.0, 0.0, 0.02], "val": [(2, 0.4), (4, 0.3)],
+            "best_epoch": 2, "best_val": 0.4, "epochs_run": 4}
+    fig = plot_history(hist)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "symlog"
+    center = [ln for ln in ax.get_lines() if ln.get_label() == "center"][0]
+    assert list(center.get_ydata()) == [0.1, 0.0, 0.0, 0.02]  # zeros drawn, not gaps
+    lo, hi = ax.get_ylim()
+    assert lo <= 0.0 < hi
+    marks = [ln for a in fig.axes for ln in a.get_lines() if ln.get_label() == "kept epoch 2"]
+    assert len(marks) == 2 and all(list(ln.get_xdata()) == [2, 2] for ln in marks)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
