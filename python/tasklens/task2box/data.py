@@ -90,8 +90,9 @@ def relations_from_parents(child, parent, n: int | None = None, *, transitive: b
     >>> relations_from_parents([1, 2], [0, 1]).astype(int).tolist()
     [[0, 0, 0], [1, 0, 0], [1, 1, 0]]
     """
-    child = np.asarray(child, dtype=np.int64).ravel()
-    parent = np.asarray(parent, dtype=np.int64).ravel()
+    child = check_labels(np.ravel(to_host(child)), "child")
+    parent = check_labels(np.ravel(to_host(parent)), "parent")
+    n = check_int(n, "n", min=0, allow_none=True)
     if child.shape != parent.shape:
         raise ValueError(f"child and parent must have the same length, got {child.shape} and {parent.shape}")
     if child.size and (child.min() < 0 or parent.min() < 0):
@@ -129,6 +130,7 @@ def relations_from_taxonomy(table, levels=TAXONOMY_LEVELS, *, min_size: int = 5)
     -------
     Taxa
     """
+    min_size = check_int(min_size, "min_size", min=1)
     cols = {lv: np.asarray(table[lv], dtype=object) for lv in levels}
     n_items = len(next(iter(cols.values())))
     names, lvls, members, index = [], [], [], {}
@@ -192,8 +194,9 @@ def base_representations(item_embeddings, members, *, variance: bool = False, dd
     >>> base_representations(np.eye(3), [[0, 1], [2]]).tolist()
     [[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]]
     """
+    ddof = check_int(ddof, "ddof", min=0)
     E = check_array(item_embeddings, "item_embeddings", ndim=2)
-    E = np.asarray(E, dtype=np.float64)
+    E = np.asarray(to_host(E), dtype=np.float64)
     out = np.empty((len(members), E.shape[1] * (2 if variance else 1)))
     for i, m in enumerate(members):
         m = np.asarray(m, dtype=np.int64)
