@@ -33,7 +33,8 @@ def log_width(w, mode: int, vt: float, it: float):
         return torch.log(torch.where(w >= EPS, w, torch.full_like(w, EPS)))
     shift = 2.0 * EULER_GAMMA * it if mode == GUMBEL else 0.0
     z = (w - shift) / vt
-    softplus = vt * (torch.clamp_min(z, 0) + torch.log1p(torch.exp(-z.abs())))
+    # max(z, 0) written as (z + |z|) / 2 so that the derivative at z = 0 is sigmoid(0) = 1/2, as the kernels'
+    softplus = vt * (0.5 * (z + z.abs()) + torch.log1p(torch.exp(-z.abs())))
     return torch.log(softplus + EPS)
 
 
