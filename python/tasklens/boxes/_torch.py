@@ -33,8 +33,9 @@ def log_width(w, mode: int, vt: float, it: float):
         return torch.log(torch.where(w >= EPS, w, torch.full_like(w, EPS)))
     shift = 2.0 * EULER_GAMMA * it if mode == GUMBEL else 0.0
     z = (w - shift) / vt
-    # max(z, 0) written as (z + |z|) / 2 so that the derivative at z = 0 is sigmoid(0) = 1/2, as the kernels'
-    softplus = vt * (0.5 * (z + z.abs()) + torch.log1p(torch.exp(-z.abs())))
+    # torch's softplus: derivative sigmoid(z) without cancellation (1/2 at z = 0, as the kernels'); linear only
+    # above z = 40, where log1p(exp(-z)) < 5e-18
+    softplus = vt * torch.nn.functional.softplus(z, threshold=40.0)
     return torch.log(softplus + EPS)
 
 
