@@ -238,9 +238,10 @@ def plot_boxes(lo, hi, path=None, *, labels=None, groups=None, group_names=None,
 def plot_history(history: dict, path=None):
     """Loss components and validation score per epoch; the kept (best) epoch is marked. Returns the figure.
 
-    The loss axis is symmetric-log (``symlog``): logarithmic above ``linthresh`` and linear below it, with
-    ``linthresh`` the smallest positive loss value drawn, so components that are exactly 0 for some epochs
-    (e.g. L_D while no related boxes are apart) are drawn at 0 instead of vanishing from a log axis. A dashed
+    The loss axis is symmetric-log (``symlog``): logarithmic above ``linthresh`` = 1e-3 times the largest loss
+    value drawn and linear below it, so components that are exactly 0 for some epochs (e.g. L_D while no
+    related boxes are apart) are drawn at 0 instead of vanishing from a log axis, and the three decades
+    below the largest value keep their log scale. A dashed
     vertical line marks ``history["best_epoch"]``, the epoch whose parameters the model kept.
 
     Examples
@@ -260,7 +261,7 @@ def plot_history(history: dict, path=None):
         ax[0].plot(np.arange(1, len(v) + 1), v, label=key)
         positive.append(v[v > 0])
     positive = np.concatenate(positive) if positive else np.zeros(0)
-    ax[0].set_yscale("symlog", linthresh=float(positive.min()) if positive.size else 1.0)
+    ax[0].set_yscale("symlog", linthresh=1e-3 * float(positive.max()) if positive.size else 1.0)
     ax[0].set_xlabel("epoch")
     ax[0].set_ylabel("loss (symlog: 0 drawn)")
     if history.get("val"):
