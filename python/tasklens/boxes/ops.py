@@ -2,7 +2,11 @@
 
 Validation and dispatch for the native kernels in ``cpp/src/boxes.cpp`` and ``cuda/boxes.cu`` (per-element
 math in ``cpp/include/tasklens/boxes_math.h``), and the ``torch.autograd.Function`` wrappers whose
-backward passes are the native backward kernels.
+backward passes are the native backward kernels. Every call follows the seam of :mod:`tasklens._dispatch`:
+validate, ``backend_of`` once, the native op through ``call`` (CPU) or :mod:`tasklens.boxes._cuda` (CUDA
+allocation and launch), ``backend.out`` for the result. Gradients of gradients (``create_graph=True``, e.g.
+a gradient penalty) are exact: the backward is then evaluated with the torch formulas of
+:mod:`tasklens.boxes._torch`, which autograd differentiates again.
 
 Conventions shared by every function
 ------------------------------------
