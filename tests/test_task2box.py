@@ -489,3 +489,19 @@ def test_plot_history_marks_kept_epoch_and_draws_zero_losses():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_meta_tensors_rejected_across_the_api():
+    from tasklens.task2box import KLDivergence, RandomBaseline, plot_boxes, spearman
+
+    meta = torch.zeros((4, 4), device="meta")
+    X = np.random.default_rng(0).normal(size=(4, 4))
+    calls = [(lambda: evaluate_hierarchy(meta, X, np.ones((4, 4), bool), np.ones((4, 4), bool)), "relations"),
+             (lambda: evaluate_hierarchy(X, meta, np.ones((4, 4), bool), np.ones((4, 4), bool)), "S"),
+             (lambda: spearman(X, meta, np.ones((4, 4), bool)), "S"),
+             (lambda: base_representations(meta, [[0, 1]]), "item_embeddings"),
+             (lambda: KLDivergence().fit(meta), "X"), (lambda: RandomBaseline().fit(meta), "X"),
+             (lambda: plot_boxes(meta, meta + 1), "lo")]
+    for call, name in calls:
+        with pytest.raises(TypeError, match=f"^{name}: .*meta"):
+            call()

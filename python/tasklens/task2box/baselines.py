@@ -289,6 +289,7 @@ class RandomBaseline(_ScoreBase):
         self.seed = check_int(seed, "seed", min=0)
 
     def fit(self, X, relations=None, train_mask=None, val_mask=None):
+        check_devices(X=X)
         X = check_array(X, "X", ndim=2, min_rows=1)
         self.in_dim_ = X.shape[1]
         return self

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._dispatch import to_host
 from .._validation import check_array, check_int, check_labels, check_scalar
+from ..boxes.ops import check_devices
 
 __all__ = [
     "Taxa", "relations_from_parents", "relations_from_taxonomy", "base_representations",
@@ -195,6 +196,7 @@ def base_representations(item_embeddings, members, *, variance: bool = False, dd
     [[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]]
     """
     ddof = check_int(ddof, "ddof", min=0)
+    check_devices(item_embeddings=item_embeddings)
     E = check_array(item_embeddings, "item_embeddings", ndim=2)
     E = np.asarray(to_host(E), dtype=np.float64)
     out = np.empty((len(members), E.shape[1] * (2 if variance else 1)))

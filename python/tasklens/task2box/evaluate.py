@@ -12,6 +12,7 @@ import numpy as np
 
 from .._dispatch import to_host
 from .._validation import check_array
+from ..boxes.ops import check_devices
 
 __all__ = ["evaluate_hierarchy", "select_threshold", "f1_score_at", "spearman", "validation_f1"]
 
@@ -111,6 +112,7 @@ def evaluate_hierarchy(relations, S, val_mask, test_mask, *, antisymmetric: bool
     >>> evaluate_hierarchy(R, S, m, m)["f1"]
     1.0
     """
+    check_devices(relations=relations, S=S)
     R = np.asarray(to_host(check_array(relations, "relations", ndim=2)), dtype=np.float64)
     n = R.shape[0]
     if R.shape != (n, n):
@@ -154,6 +156,7 @@ def spearman(relations, S, mask) -> float:
     """
     from ..metrics.ranking import spearman as rank_correlation
 
+    check_devices(relations=relations, S=S)
     R = to_host(check_array(relations, "relations", ndim=2))
     n = R.shape[0]
     S = to_host(check_array(S, "S", shape=(n, n)))
