@@ -88,7 +88,7 @@ def _resume_state(resume: str, module, optimizer, generator, payload):
     tr = ck.get("train")
     if tr is None:
         raise ValueError(f"{resume}: this checkpoint holds the kept parameters only, not the training state "
-                         "(written at the end of training by tasklens < 0.3, or by save()); load it with "
+                         "(written by save(), or at the end of training by an earlier tasklens); load it with "
                          "Task2Box.load() to use the model, or train again with fit(checkpoint=...)")
     static = payload() if payload else {}
     for key in ("kind", "in_dim"):
