@@ -3,6 +3,8 @@ gradcheck, the box-embeddings oracle, thread-count invariance, bad-input errors 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -347,6 +349,129 @@ def test_bad_input_errors(rng, call, err, words):
         call(lo, hi)
     for w in words:
         assert w in str(info.value)
+
+
+def test_meta_tensors_get_a_clear_error():
+    x = torch.zeros(2, 2, device="meta")
+    for call in (lambda: tb.containment(x, x + 1), lambda: tb.log_volume(x, x + 1),
+                 lambda: tb.intersection(x, x + 1, x, x + 1), lambda: tb.containment_pairs(x, x + 1, x, x + 1, [0], [1])):
+        with pytest.raises(TypeError, match="^lo.*CPU and CUDA.*meta"):
+            call()
+
+
+# ------------------------------------------------------------------------------------- double backward
+# Issue 9 §2: under create_graph=True the first-order gradient must itself be differentiable (a gradient
+# penalty was silently dropped). gradgradcheck compares the analytic second derivatives with finite
+# differences of the first-order gradient; soft temperatures keep the gumbel/soft curvature resolvable.
+
+VT2, IT2 = 0.5, 0.05
+
+
+def overlapping_boxes(n, k, seed):
+    g = torch.Generator().manual_seed(seed)
+    lo = torch.rand(n, k, generator=g, dtype=torch.float64)
+    hi = lo + 0.5 + torch.rand(n, k, generator=g, dtype=torch.float64)
+    return lo.requires_grad_(), hi.requires_grad_()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("log", [False, True])
+def test_gradgradcheck_containment_and_pairs(mode, log):
+    la, ha = overlapping_boxes(3, 2, 0)
+    lb, hb = overlapping_boxes(4, 2, 1)
+    kw = dict(mode=mode, log=log, volume_temperature=VT2, intersection_temperature=IT2)
+    assert torch.autograd.gradgradcheck(lambda a, b, c, d: tb.containment(a, b, c, d, **kw), (la, ha, lb, hb))
+    assert torch.autograd.gradgradcheck(lambda a, b: tb.containment(a, b, **kw), (la, ha))  # b = a
+    ia, ib = torch.tensor([0, 2, 1, 0]), np.array([1, 1, 3, 0])  # torch and numpy indices
+    assert torch.autograd.gradgradcheck(lambda a, b, c, d: tb.containment_pairs(a, b, c, d, ia, ib, **kw),
+                                        (la, ha, lb, hb))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradgradcheck_log_volume(mode):
+    lo, hi = overlapping_boxes(4, 3, 2)
+    assert torch.autograd.gradgradcheck(
+        lambda a, b: tb.log_volume(a, b, mode=mode, volume_temperature=VT2, intersection_temperature=IT2), (lo, hi))
+
+
+@pytest.mark.parametrize("mode, clip", [("hard", False), ("gumbel", False), ("gumbel", True)])
+def test_gradgradcheck_intersection(mode, clip):
+    la, ha = overlapping_boxes(3, 2, 3)
+    lb, hb = overlapping_boxes(3, 2, 4)
+    # a volume of the intersection, so that the hard corners (piecewise linear) have curvature too
+    def f(a, b, c, d):
+        lo, hi = tb.intersection(a, b, c, d, mode=mode, clip=clip, intersection_temperature=IT2)
+        return tb.log_volume(lo, hi, mode="hard")
+    assert torch.autograd.gradgradcheck(f, (la, ha, lb, hb))
+    assert torch.autograd.gradgradcheck(
+        lambda a, b, c, d: tb.intersection(a, b, c, d, mode=mode, clip=clip, intersection_temperature=IT2)[0],
+        (la, ha, lb, hb))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradient_penalty_is_not_dropped(rng, mode):
+    """The first-order gradient under create_graph=True equals the native one and carries a graph, and the
+    gradient of a gradient penalty matches the float64 torch reference (independent formulas above)."""
+    la, ha = random_boxes(rng, 5, 3)
+    lb, hb = random_boxes(rng, 4, 3)
+    W = torch.tensor(rng.uniform(size=(5, 4)))
+    outs = []
+    kw = dict(volume_temperature=VT2, intersection_temperature=IT2)  # torch's logaddexp has NaN curvature at 1e-4
+    for f in (lambda *x: tb.containment(*x, mode=mode, **kw), lambda *x: ref_containment(*x, mode, VT2, IT2)):
+        xs = t64(la, ha, lb, hb)
+        (g,) = torch.autograd.grad((W * f(*xs)).sum(), xs[0], create_graph=True)
+        assert g.requires_grad
+        penalty = (g ** 2).sum()
+        outs.append((g.detach(), torch.autograd.grad(penalty, xs)))
+    (g_ours, pen_ours), (g_ref, pen_ref) = outs
+    xs = t64(la, ha, lb, hb)
+    (g_native,) = torch.autograd.grad((W * tb.containment(*xs, mode=mode, **kw)).sum(), xs[0])
+    torch.testing.assert_close(g_ours, g_native, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(g_ours, g_ref, rtol=1e-7, atol=1e-10)
+    for a, b in zip(pen_ours, pen_ref):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_differentiable_backward_matches_native_gradients(rng, mode):
+    """The torch formulas used under create_graph=True give the native kernels' first-order gradients, also
+    for disjoint, nested, zero-width and flipped boxes and at the default (sharp) temperatures."""
+    la, ha = random_boxes(rng, 6, 3, scale=2.0)
+    la[0], ha[0] = la[1], la[1]          # zero width
+    la[2], ha[2] = ha[3], la[3]          # flipped
+    lb, hb = random_boxes(rng, 6, 3, scale=2.0)
+    lb[4], hb[4] = la[4] + 5.0, ha[4] + 5.0  # disjoint from a[4]
+    ia, ib = np.array([0, 1, 2, 4, 4, 5, 3]), np.array([1, 1, 0, 4, 2, 5, 3])
+    calls = [lambda a, b, c, d: tb.containment(a, b, c, d, mode=mode),
+             lambda a, b, c, d: tb.containment(a, b, c, d, mode=mode, log=True),
+             lambda a, b, c, d: tb.containment_pairs(a, b, c, d, ia, ib, mode=mode),
+             lambda a, b, c, d: tb.log_volume(a, b, mode=mode) + tb.log_volume(c, d, mode=mode)]
+    if mode != "soft":
+        calls += [lambda a, b, c, d, clip=clip: torch.cat(tb.intersection(a, b, c, d, mode=mode, clip=clip))
+                  for clip in (False, True)]
+    for n, f in enumerate(calls):
+        xs = t64(la, ha, lb, hb)
+        out = f(*xs)
+        w = torch.tensor(rng.uniform(0.5, 1.5, size=tuple(out.shape)))
+        native = torch.autograd.grad((w * out).sum(), xs)
+        xs = t64(la, ha, lb, hb)
+        twice = torch.autograd.grad((w * f(*xs)).sum(), xs, create_graph=True)
+        for a, b in zip(twice, native):
+            # the hard intersection is piecewise linear: its gradient is constant, as torch.maximum's
+            assert a.requires_grad or (mode == "hard" and n >= 4)
+            torch.testing.assert_close(a.detach(), b, rtol=1e-9, atol=1e-9)
+
+
+def test_cuda_glue_lives_in_cuda_module():
+    """Issue 9 §1: ops.py reaches the kernels only through the seam (no allocation or launch of its own)."""
+    import inspect
+
+    import tasklens.boxes.ops as ops
+
+    src = inspect.getsource(ops)
+    for banned in (r"torch\.empty", r"\b_cuda\(", r"data_ptr", r"(?<![_\w])like\(", r"native\(\)", r"\b_cpu\b",
+                   r"\.cpu\(\)\.numpy"):
+        assert not re.search(banned, src), banned
 
 
 # ------------------------------------------------------------------------------------------------ CUDA

@@ -100,3 +100,31 @@ def test_baseline_kinds_and_random():
     m = AsymmetricCosine().fit(X, R, tr)
     with pytest.raises(ValueError, match="X_b"):
         m.score(X, X[:, :2])
+
+
+def test_kl_zero_variances_give_finite_scores():
+    """Issue 9 §2: all-zero variances gave log(0) and NaN scores; the floor keeps them finite and ordered."""
+    rng = np.random.default_rng(0)
+    mu = rng.normal(size=(5, 3))
+    X = np.hstack([mu, np.zeros((5, 3))])
+    kl = KLDivergence().fit(X)
+    S = kl.score(X)
+    assert np.isfinite(S).all() and np.allclose(np.diag(S), 0.0, atol=1e-9)
+    # with equal floored variances v the score is -||mu_i - mu_j||^2 / (2 v), v = 1e-3 * mean variance of mu
+    v = 1e-3 * np.mean(np.var(mu, axis=0))
+    D2 = ((mu[:, None] - mu[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(S, -D2 / (2 * v), rtol=1e-10, atol=1e-9)
+    # a zero-variance test row against fitted ones stays finite too
+    assert np.isfinite(KLDivergence().fit(gaussians()).score(np.hstack([mu[:2], np.zeros((2, 3))]), gaussians())).all()
+    with pytest.raises(ValueError, match="negative"):
+        KLDivergence().fit(np.hstack([mu, -np.ones((5, 3))]))
+    with pytest.raises(ValueError, match="even"):
+        KLDivergence().fit(np.zeros((3, 0)))
+
+
+def test_pair_classifier_rejects_non_integers():
+    for kw in (dict(epochs=None), dict(batch_size=2.5), dict(hidden="abc"), dict(seed="0")):
+        with pytest.raises(TypeError, match=next(iter(kw))):
+            MLPBaseline(**kw)
+    with pytest.raises(TypeError, match="train_mask"):
+        LinearBaseline(epochs=1).fit(gaussians(), np.zeros((6, 6)), None)

@@ -2,7 +2,8 @@
 
 Boxes are given by lower and upper corners ``lo, hi`` of shape (N, k). Every function accepts numpy
 arrays (numpy out, torch never imported) or torch tensors on CPU or CUDA (torch out on the same device,
-with gradients through the native backward kernels). See :mod:`tasklens.boxes.ops` for the conventions.
+with gradients through the native backward kernels, and exact second derivatives under
+``create_graph=True``). See :mod:`tasklens.boxes.ops` for the conventions.
 
 >>> import numpy as np, tasklens.boxes as tb
 >>> lo = np.array([[0.0, 0.0], [0.5, 0.5]]); hi = np.array([[1.0, 1.0], [1.0, 1.0]])

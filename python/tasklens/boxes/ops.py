@@ -2,7 +2,11 @@
 
 Validation and dispatch for the native kernels in ``cpp/src/boxes.cpp`` and ``cuda/boxes.cu`` (per-element
 math in ``cpp/include/tasklens/boxes_math.h``), and the ``torch.autograd.Function`` wrappers whose
-backward passes are the native backward kernels.
+backward passes are the native backward kernels. Every call follows the seam of :mod:`tasklens._dispatch`:
+validate, ``backend_of`` once, the native op through ``call`` (CPU) or :mod:`tasklens.boxes._cuda` (CUDA
+allocation and launch), ``backend.out`` for the result. Gradients of gradients (``create_graph=True``, e.g.
+a gradient penalty) are exact: the backward is then evaluated with the torch formulas of
+:mod:`tasklens.boxes._torch`, which autograd differentiates again.
 
 Conventions shared by every function
 ------------------------------------
@@ -40,8 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._dispatch import Backend, backend_of, call, cast
-from .._native import native
+from .._dispatch import backend_of, call, cast, to_host
 from .._validation import check_array, check_choice, check_labels, check_positive, describe, is_torch
 
 VOLUME_MODES = ("hard", "soft", "gumbel")
@@ -51,7 +54,19 @@ _MODE_CODE = {"hard": 0, "soft": 1, "gumbel": 2}
 
 # ------------------------------------------------------------------------------------------ validation
 
+def check_devices(**arrays) -> None:
+    """Reject tensors on devices other than CPU and CUDA (``meta``, ``mps``, ...) with a clear TypeError naming
+    the argument, before validation reads any value (reading a meta tensor fails inside torch)."""
+    for name, x in arrays.items():
+        if is_torch(x) and x.device.type not in ("cpu", "cuda"):
+            try:
+                backend_of(**{name: x})  # raises the seam's TypeError for unsupported devices
+            except TypeError as exc:
+                raise TypeError(f"{name}: {exc}") from None
+
+
 def _boxes(lo, hi, lo_name: str, hi_name: str):
+    check_devices(**{lo_name: lo, hi_name: hi})
     lo = check_array(lo, lo_name, ndim=2)
     hi = check_array(hi, hi_name, ndim=2)
     if tuple(lo.shape) != tuple(hi.shape):
@@ -79,114 +94,24 @@ def _temperatures(volume_temperature, intersection_temperature):
             check_positive(intersection_temperature, "intersection_temperature"))
 
 
-def _needs_grad(*xs) -> bool:
+def _needs_grad(be, *xs) -> bool:
+    if not be.is_torch:
+        return False
     import torch
 
     return torch.is_grad_enabled() and any(x.requires_grad for x in xs)
 
 
-# --------------------------------------------------------------------------------- native calls (CPU)
+# -------------------------------------------------------------------------------------------- native ops
 
-def _cuda(name: str, x, *args) -> None:
-    """Launch ``_C.boxes_<name>_cuda`` on the tensor's device and current stream."""
-    call(f"boxes_{name}", backend_of(x=x), *args, dtype=x.dtype)
-
-
-# --------------------------------------------------------------------------------- forward / backward
-
-def _log_volume_fwd(be, lo, hi, mode, vt, it):
+def _run(op: str, be, *args):
+    """The native op ``_C.boxes_<op>`` for the backend: on CPU through :func:`tasklens._dispatch.call`, on CUDA
+    through the allocation and launch glue of :mod:`tasklens.boxes._cuda` (same arguments)."""
     if be.is_cuda:
-        import torch
+        from . import _cuda
 
-        out = torch.empty(lo.shape[0], dtype=lo.dtype, device=lo.device)
-        _cuda("log_volume", lo, lo, hi, lo.shape[0], lo.shape[1], mode, vt, it, out)
-        return out
-    return call("boxes_log_volume", be, lo, hi, mode, vt, it)
-
-
-def _log_volume_bwd(be, lo, hi, grad, mode, vt, it):
-    if be.is_cuda:
-        import torch
-
-        g_lo, g_hi = torch.empty_like(lo), torch.empty_like(hi)
-        _cuda("log_volume_backward", lo, lo, hi, grad, lo.shape[0], lo.shape[1], mode, vt, it, g_lo, g_hi)
-        return g_lo, g_hi
-    return call("boxes_log_volume_backward", be, lo, hi, grad, mode, vt, it)
-
-
-def _intersection_fwd(be, la, ha, lb, hb, mode, it, clip):
-    if be.is_cuda:
-        import torch
-
-        lo, hi = torch.empty_like(la), torch.empty_like(ha)
-        _cuda("intersection", la, la, ha, lb, hb, la.shape[0], la.shape[1], mode, it, clip, lo, hi)
-        return lo, hi
-    return call("boxes_intersection", be, la, ha, lb, hb, mode, it, clip)
-
-
-def _intersection_bwd(be, la, ha, lb, hb, glo, ghi, mode, it, clip):
-    if be.is_cuda:
-        import torch
-
-        gs = [torch.empty_like(la) for _ in range(4)]
-        _cuda("intersection_backward", la, la, ha, lb, hb, glo, ghi, la.shape[0], la.shape[1], mode, it, clip, *gs)
-        return tuple(gs)
-    return call("boxes_intersection_backward", be, la, ha, lb, hb, glo, ghi, mode, it, clip)
-
-
-def _containment_fwd(be, la, ha, lb, hb, mode, vt, it, log):
-    if be.is_cuda:
-        import torch
-
-        out = torch.empty(la.shape[0], lb.shape[0], dtype=la.dtype, device=la.device)
-        _cuda("containment", la, la, ha, la.shape[0], lb, hb, lb.shape[0], la.shape[1], mode, vt, it, log, out)
-        return out
-    return call("boxes_containment", be, la, ha, lb, hb, mode, vt, it, log)
-
-
-def _containment_bwd(be, la, ha, lb, hb, out, grad, mode, vt, it, log):
-    if be.is_cuda:
-        import torch
-
-        gs = [torch.empty_like(la), torch.empty_like(ha), torch.empty_like(lb), torch.empty_like(hb)]
-        _cuda("containment_backward", la, la, ha, la.shape[0], lb, hb, lb.shape[0], la.shape[1], out, grad, mode,
-              vt, it, log, *gs)
-        return tuple(gs)
-    return call("boxes_containment_backward", be, la, ha, lb, hb, out, grad, mode, vt, it, log)
-
-
-def _pairs_fwd(be, la, ha, lb, hb, ia, ib, mode, vt, it, log):
-    if be.is_cuda:
-        import torch
-
-        out = torch.empty(ia.shape[0], dtype=la.dtype, device=la.device)
-        _cuda("containment_pairs", la, la, ha, la.shape[0], lb, hb, lb.shape[0], la.shape[1], ia, ib, ia.shape[0],
-              mode, vt, it, log, out)
-        return out
-    return call("boxes_containment_pairs", be, la, ha, lb, hb, ia, ib, mode, vt, it, log)
-
-
-def _group_by_row(idx, rows: int):
-    """(order, offsets): pairs sorted stably by row, and each row's slice of them (CUDA backward)."""
-    import torch
-
-    order = torch.argsort(idx, stable=True)
-    offsets = torch.zeros(rows + 1, dtype=torch.int64, device=idx.device)
-    offsets[1:] = torch.cumsum(torch.bincount(idx, minlength=rows), 0)
-    return order, offsets
-
-
-def _pairs_bwd(be, la, ha, lb, hb, ia, ib, out, grad, mode, vt, it, log):
-    if be.is_cuda:
-        import torch
-
-        order_a, offsets_a = _group_by_row(ia, la.shape[0])
-        order_b, offsets_b = _group_by_row(ib, lb.shape[0])
-        gs = [torch.empty_like(la), torch.empty_like(ha), torch.empty_like(lb), torch.empty_like(hb)]
-        _cuda("containment_pairs_backward", la, la, ha, la.shape[0], lb, hb, lb.shape[0], la.shape[1], ia, ib,
-              ia.shape[0], order_a, offsets_a, order_b, offsets_b, out, grad, mode, vt, it, log, *gs)
-        return tuple(gs)
-    return call("boxes_containment_pairs_backward", be, la, ha, lb, hb, ia, ib, out, grad, mode, vt, it, log)
+        return getattr(_cuda, op)(be, *args)
+    return call(f"boxes_{op}", be, *args)
 
 
 # ------------------------------------------------------------------------------------ autograd wrappers
@@ -195,78 +120,107 @@ _FUNCTIONS: dict = {}
 
 
 def _functions():
-    """The torch.autograd.Function classes, defined on first use so that importing this module is torch-free."""
+    """The torch.autograd.Function classes, defined on first use so that importing this module is torch-free.
+
+    Each backward runs the native backward kernel; under ``create_graph=True`` (grad mode on inside the
+    backward) it returns instead the differentiable vector-Jacobian product of the torch formulas of
+    :mod:`tasklens.boxes._torch`, so that double backward (gradient penalties, Hessian-vector products) is
+    exact rather than silently zero.
+    """
     if _FUNCTIONS:
         return _FUNCTIONS
     import torch
-    from torch.autograd.function import once_differentiable
+
+    from . import _torch as ref
+
+    def twice(ctx) -> bool:
+        return torch.is_grad_enabled()
 
     class LogVolume(torch.autograd.Function):
         @staticmethod
         def forward(ctx, lo, hi, be, mode, vt, it):
             ctx.save_for_backward(lo, hi)
             ctx.cfg = (be, mode, vt, it)
-            return _log_volume_fwd(be, lo, hi, mode, vt, it)
+            return _run("log_volume", be, lo, hi, mode, vt, it)
 
         @staticmethod
-        @once_differentiable
         def backward(ctx, grad):
             lo, hi = ctx.saved_tensors
             be, mode, vt, it = ctx.cfg
-            g_lo, g_hi = _log_volume_bwd(be, lo, hi, _contiguous(grad), mode, vt, it)
-            return g_lo, g_hi, None, None, None, None
+            if twice(ctx):
+                gs = ref.differentiable_vjp(ref.log_volume, (lo, hi), grad, mode, vt, it)
+            else:
+                gs = _run("log_volume_backward", be, lo, hi, grad, mode, vt, it)
+            return (*gs, None, None, None, None)
 
     class Intersection(torch.autograd.Function):
         @staticmethod
         def forward(ctx, la, ha, lb, hb, be, mode, it, clip):
             ctx.save_for_backward(la, ha, lb, hb)
             ctx.cfg = (be, mode, it, clip)
-            return _intersection_fwd(be, la, ha, lb, hb, mode, it, clip)
+            return _run("intersection", be, la, ha, lb, hb, mode, it, clip)
 
         @staticmethod
-        @once_differentiable
         def backward(ctx, glo, ghi):
             la, ha, lb, hb = ctx.saved_tensors
             be, mode, it, clip = ctx.cfg
-            glo = torch.zeros_like(la) if glo is None else glo.contiguous()
-            ghi = torch.zeros_like(ha) if ghi is None else ghi.contiguous()
-            return (*_intersection_bwd(be, la, ha, lb, hb, glo, ghi, mode, it, clip), None, None, None, None)
+            if twice(ctx):
+                gs = ref.differentiable_vjp(ref.intersection, (la, ha, lb, hb), (glo, ghi), mode, it, clip)
+            else:
+                glo = torch.zeros_like(la) if glo is None else glo
+                ghi = torch.zeros_like(ha) if ghi is None else ghi
+                gs = _run("intersection_backward", be, la, ha, lb, hb, glo, ghi, mode, it, clip)
+            return (*gs, None, None, None, None)
 
     class Containment(torch.autograd.Function):
         @staticmethod
         def forward(ctx, la, ha, lb, hb, be, mode, vt, it, log):
-            out = _containment_fwd(be, la, ha, lb, hb, mode, vt, it, log)
+            out = _run("containment", be, la, ha, lb, hb, mode, vt, it, log)
             ctx.save_for_backward(la, ha, lb, hb, out)
             ctx.cfg = (be, mode, vt, it, log)
             return out
 
         @staticmethod
-        @once_differentiable
         def backward(ctx, grad):
             la, ha, lb, hb, out = ctx.saved_tensors
             be, mode, vt, it, log = ctx.cfg
-            gs = _containment_bwd(be, la, ha, lb, hb, out, _contiguous(grad), mode, vt, it, log)
+            if twice(ctx):
+                gs = ref.differentiable_vjp(ref.containment, (la, ha, lb, hb), grad, mode, vt, it, log)
+            else:
+                gs = _run("containment_backward", be, la, ha, lb, hb, out, grad, mode, vt, it, log)
             return (*gs, None, None, None, None, None)
 
     class ContainmentPairs(torch.autograd.Function):
         @staticmethod
         def forward(ctx, la, ha, lb, hb, ia, ib, be, mode, vt, it, log):
-            out = _pairs_fwd(be, la, ha, lb, hb, ia, ib, mode, vt, it, log)
-            ctx.save_for_backward(la, ha, lb, hb, ia, ib, out)
+            out = _run("containment_pairs", be, la, ha, lb, hb, ia, ib, mode, vt, it, log)
+            ctx.save_for_backward(la, ha, lb, hb, out)
             ctx.cfg = (be, mode, vt, it, log)
+            ctx.pairs = (ia, ib)  # integer indices (numpy on CPU), not part of the graph
             return out
 
         @staticmethod
-        @once_differentiable
         def backward(ctx, grad):
-            la, ha, lb, hb, ia, ib, out = ctx.saved_tensors
+            la, ha, lb, hb, out = ctx.saved_tensors
             be, mode, vt, it, log = ctx.cfg
-            gs = _pairs_bwd(be, la, ha, lb, hb, ia, ib, out, _contiguous(grad), mode, vt, it, log)
+            ia, ib = ctx.pairs
+            if twice(ctx):
+                gs = ref.differentiable_vjp(ref.containment_pairs, (la, ha, lb, hb), grad, _on(ia, la), _on(ib, la),
+                                            mode, vt, it, log)
+            else:
+                gs = _run("containment_pairs_backward", be, la, ha, lb, hb, ia, ib, out, grad, mode, vt, it, log)
             return (*gs, None, None, None, None, None, None, None)
 
     _FUNCTIONS.update(log_volume=LogVolume, intersection=Intersection, containment=Containment,
                       containment_pairs=ContainmentPairs)
     return _FUNCTIONS
+
+
+def _on(idx, like):
+    """Index tensor (numpy or torch) on the device of ``like`` (torch formulas of the double backward)."""
+    import torch
+
+    return torch.as_tensor(idx).to(like.device)
 
 
 # ------------------------------------------------------------------------------------------- public API
@@ -309,9 +263,9 @@ def log_volume(lo, hi, *, mode="gumbel", volume_temperature=0.1, intersection_te
     be = backend_of(lo=lo, hi=hi)
     lo, hi = cast(lo, be), cast(hi, be)
     code = _MODE_CODE[mode]
-    if be.kind == "torch" and _needs_grad(lo, hi):
-        return _functions()["log_volume"].apply(lo, hi, be, code, vt, it)
-    return _log_volume_fwd(be, _detach(lo), _detach(hi), code, vt, it)
+    if _needs_grad(be, lo, hi):
+        return be.out(_functions()["log_volume"].apply(lo, hi, be, code, vt, it))
+    return be.out(_run("log_volume", be, lo, hi, code, vt, it))
 
 
 def intersection(lo_a, hi_a, lo_b, hi_b, *, mode="gumbel", intersection_temperature=1e-4, clip=False):
@@ -357,9 +311,9 @@ def intersection(lo_a, hi_a, lo_b, hi_b, *, mode="gumbel", intersection_temperat
     be = backend_of(lo_a=lo_a, hi_a=hi_a, lo_b=lo_b, hi_b=hi_b)
     lo_a, hi_a, lo_b, hi_b = (cast(x, be) for x in (lo_a, hi_a, lo_b, hi_b))
     code, clip = _MODE_CODE[mode], bool(clip)
-    if be.kind == "torch" and _needs_grad(lo_a, hi_a, lo_b, hi_b):
-        return _functions()["intersection"].apply(lo_a, hi_a, lo_b, hi_b, be, code, it, clip)
-    return _intersection_fwd(be, *map(_detach, (lo_a, hi_a, lo_b, hi_b)), code, it, clip)
+    if _needs_grad(be, lo_a, hi_a, lo_b, hi_b):
+        return be.out(_functions()["intersection"].apply(lo_a, hi_a, lo_b, hi_b, be, code, it, clip))
+    return be.out(_run("intersection", be, lo_a, hi_a, lo_b, hi_b, code, it, clip))
 
 
 _CONTAINMENT_DOC = r"""
@@ -428,9 +382,9 @@ def containment(lo_a, hi_a, lo_b=None, hi_b=None, *, mode="gumbel", volume_tempe
     be = backend_of(lo_a=lo_a, hi_a=hi_a, lo_b=lo_b, hi_b=hi_b)
     lo_a, hi_a, lo_b, hi_b = (cast(x, be) for x in (lo_a, hi_a, lo_b, hi_b))
     code, log = _MODE_CODE[mode], bool(log)
-    if be.kind == "torch" and _needs_grad(lo_a, hi_a, lo_b, hi_b):
-        return _functions()["containment"].apply(lo_a, hi_a, lo_b, hi_b, be, code, vt, it, log)
-    return _containment_fwd(be, *map(_detach, (lo_a, hi_a, lo_b, hi_b)), code, vt, it, log)
+    if _needs_grad(be, lo_a, hi_a, lo_b, hi_b):
+        return be.out(_functions()["containment"].apply(lo_a, hi_a, lo_b, hi_b, be, code, vt, it, log))
+    return be.out(_run("containment", be, lo_a, hi_a, lo_b, hi_b, code, vt, it, log))
 
 
 def containment_pairs(lo_a, hi_a, lo_b, hi_b, idx_a, idx_b, *, mode="gumbel", volume_temperature=0.1,
@@ -475,34 +429,15 @@ def containment_pairs(lo_a, hi_a, lo_b, hi_b, idx_a, idx_b, *, mode="gumbel", vo
     idx_b = _indices(idx_b, "idx_b", lo_b.shape[0], "lo_b")
     if idx_a.shape[0] != idx_b.shape[0]:
         raise ValueError(f"idx_b: expected {idx_a.shape[0]} indices (one per pair, as idx_a), got {describe(idx_b)}")
-    if be.kind != ("torch" if is_torch(idx_a) else "numpy") or be.kind != ("torch" if is_torch(idx_b) else "numpy"):
-        idx_a, idx_b = (_index_like(i, be) for i in (idx_a, idx_b))
-    elif be.kind == "torch" and (idx_a.device != lo_a.device or idx_b.device != lo_a.device):
-        idx_a, idx_b = idx_a.to(lo_a.device), idx_b.to(lo_a.device)
+    if not be.is_cuda:  # the CPU kernels read numpy views; the CUDA glue moves indices to the device
+        idx_a, idx_b = to_host(idx_a), to_host(idx_b)
     lo_a, hi_a, lo_b, hi_b = (cast(x, be) for x in (lo_a, hi_a, lo_b, hi_b))
     code, log = _MODE_CODE[mode], bool(log)
-    if be.kind == "torch" and _needs_grad(lo_a, hi_a, lo_b, hi_b):
-        return _functions()["containment_pairs"].apply(lo_a, hi_a, lo_b, hi_b, idx_a, idx_b, be, code, vt, it, log)
-    return _pairs_fwd(be, *map(_detach, (lo_a, hi_a, lo_b, hi_b)), idx_a, idx_b, code, vt, it, log)
+    if _needs_grad(be, lo_a, hi_a, lo_b, hi_b):
+        return be.out(_functions()["containment_pairs"].apply(lo_a, hi_a, lo_b, hi_b, idx_a, idx_b, be, code, vt, it,
+                                                              log))
+    return be.out(_run("containment_pairs", be, lo_a, hi_a, lo_b, hi_b, idx_a, idx_b, code, vt, it, log))
 
 
 containment.__doc__ = containment.__doc__.format(doc=_CONTAINMENT_DOC)
 containment_pairs.__doc__ = containment_pairs.__doc__.format(doc=_CONTAINMENT_DOC)
-
-
-def _index_like(idx, be: Backend):
-    """Integer indices converted to the boxes' kind (numpy <-> torch) and device."""
-    if be.kind == "numpy":
-        return np.ascontiguousarray(idx.detach().cpu().numpy()) if is_torch(idx) else idx
-    import torch
-
-    return torch.as_tensor(np.asarray(idx) if not is_torch(idx) else idx, device=be.device)
-
-
-def _contiguous(grad):
-    """Incoming gradients: CUDA ones made contiguous by torch; CPU ones are copied by numpy in ``_cpu``."""
-    return grad.contiguous() if grad.device.type == "cuda" else grad
-
-
-def _detach(x):
-    return x.detach() if is_torch(x) else x

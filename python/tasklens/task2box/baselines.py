@@ -21,23 +21,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._dispatch import backend_of, like, to_numpy
-from .._validation import check_array, check_positive
-from .evaluate import _eligible_scores, select_threshold
-from .model import class_weights, prepare_fit
+from .._dispatch import backend_of, to_host
+from .._validation import check_array, check_int, check_positive, describe
+from ..boxes.ops import check_devices
+from .evaluate import validation_f1
+from .model import check_training_options, class_weights, prepare_fit
 from .train import run_training, torch_threads
 
 __all__ = ["LinearBaseline", "MLPBaseline", "KLDivergence", "AsymmetricCosine", "AsymmetricEuclidean",
            "RandomBaseline", "BASELINES"]
-
-
-def _val_f1(S: np.ndarray, R: np.ndarray, mask: np.ndarray, antisymmetric: bool = True) -> float:
-    E = _eligible_scores(S, antisymmetric)[mask]
-    y = R[mask] > 0.5
-    t = select_threshold(E, y)
-    pred = E > t
-    den = pred.sum() + y.sum()
-    return float(2 * (pred & y).sum() / den) if den else 0.0
 
 
 class _ScoreBase:
@@ -48,16 +40,17 @@ class _ScoreBase:
     def _inputs(self, X_a, X_b):
         if self.in_dim_ is None:
             raise ValueError(f"this {type(self).__name__} is not fitted yet: call fit(X, relations, train_mask) first")
+        check_devices(X_a=X_a, X_b=X_b)
         A = check_array(X_a, "X_a", shape=(None, self.in_dim_))
         B = A if X_b is None else check_array(X_b, "X_b", shape=(None, self.in_dim_))
         be = backend_of(X_a=A, X_b=None if X_b is None else B)
-        return np.asarray(to_numpy(A), np.float64), np.asarray(to_numpy(B), np.float64), be
+        return np.asarray(to_host(A), np.float64), np.asarray(to_host(B), np.float64), be
 
     def score(self, X_a, X_b=None):
         """(N_a, N_b) scores, higher = more likely ``a_i ⊂ b_j``; ``X_b`` defaults to ``X_a``."""
         A, B, be = self._inputs(X_a, X_b)
         S = self._score(A, B)
-        return like(S.astype(be.dtype), be)
+        return be.out(S.astype(be.dtype))
 
     def containment(self, X_a, X_b=None):
         """Alias of :meth:`score` (the Task2Box method name)."""
@@ -108,18 +101,18 @@ class _PairClassifier(_ScoreBase):
 
     def __init__(self, seed: int = 0, *, hidden=None, epochs: int = 100, lr: float = 1e-3,
                  weight_decay: float = 0.0, batch_size: int = 4096, pos_weight="sqrt",
-                 eval_every: int = 5, patience: int = 10, progress: bool = True,
+                 eval_every: int = 5, patience: int = 10, progress: bool | None = None,
                  torch_threads: int | None = 1):
         check_positive(lr, "lr")
         check_positive(weight_decay, "weight_decay", allow_zero=True)
-        for name, v in (("epochs", epochs), ("batch_size", batch_size), ("eval_every", eval_every),
-                        ("patience", patience)):
-            if int(v) != v or v < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
-        self.config = dict(seed=int(seed), hidden=tuple(self._hidden if hidden is None else hidden),
-                           epochs=int(epochs), lr=float(lr), weight_decay=float(weight_decay),
-                           batch_size=int(batch_size), pos_weight=pos_weight, eval_every=int(eval_every),
-                           patience=int(patience), progress=bool(progress), torch_threads=torch_threads)
+        hidden, pos_weight, progress = check_training_options(self._hidden if hidden is None else hidden, pos_weight,
+                                                              progress)
+        self.config = dict(seed=check_int(seed, "seed", min=0), hidden=hidden,
+                           epochs=check_int(epochs, "epochs", min=1), lr=float(lr), weight_decay=float(weight_decay),
+                           batch_size=check_int(batch_size, "batch_size", min=1), pos_weight=pos_weight,
+                           eval_every=check_int(eval_every, "eval_every", min=1),
+                           patience=check_int(patience, "patience", min=1),
+                           progress=progress, torch_threads=check_int(torch_threads, "torch_threads", min=1, allow_none=True))
         self.net_ = None
         self.history_ = None
 
@@ -164,7 +157,7 @@ class _PairClassifier(_ScoreBase):
         validate = None
         if va is not None and va.any():
             def validate():
-                return _val_f1(net.dense(Xt, Xt).numpy().astype(np.float64), R, va)
+                return validation_f1(net.dense(Xt, Xt).numpy().astype(np.float64), R, va)
 
         self.net_ = net
         self.history_ = run_training(net, opt, step, epochs=c["epochs"], generator=gen, validate=validate,
@@ -198,23 +191,49 @@ class MLPBaseline(_PairClassifier):
 class KLDivergence(_ScoreBase):
     """``S[i, j] = -KL(N(mu_i, s2_i) || N(mu_j, s2_j))`` between diagonal Gaussians (§4.2).
 
-    ``X`` rows are ``[mu, sigma^2]`` (even width). Variances are floored at ``var_floor`` times the mean
-    variance of the training rows. Computed with three GEMMs: O(N_a N_b d) time, O(N_a N_b) memory.
+    ``X`` rows are ``[mu, sigma^2]`` (even width; variances must be non-negative). Variances are floored at
+    ``var_floor`` times a scale of the training rows: their mean variance, or, when every training variance is
+    0 (e.g. one item per dataset), the variance of the means across datasets, or 1 when that is 0 too. The floor
+    keeps every score finite (a zero variance would give ``log 0`` and NaN scores). Computed with three GEMMs:
+    O(N_a N_b d) time, O(N_a N_b) memory.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0., 1., 0., 0.], [2., 3., 0., 0.]])   # zero variances
+    >>> S = KLDivergence().fit(X).score(X)
+    >>> bool(np.isfinite(S).all()), float(S[0, 1])
+    (True, -4000.0)
     """
 
     def __init__(self, var_floor: float = 1e-3):
         self.var_floor = check_positive(var_floor, "var_floor")
 
     def fit(self, X, relations=None, train_mask=None, val_mask=None):
-        X = np.asarray(to_numpy(check_array(X, "X", ndim=2, min_rows=1)), np.float64)
-        if X.shape[1] % 2:
-            raise ValueError(f"X: KL divergence needs [mu, sigma^2] rows of even width, got {X.shape}")
+        check_devices(X=X)
+        X = np.asarray(to_host(check_array(X, "X", ndim=2, min_rows=1)), np.float64)
+        if X.shape[1] == 0 or X.shape[1] % 2:
+            raise ValueError(f"X: KL divergence needs [mu, sigma^2] rows of even, non-zero width, got {describe(X)}")
+        d = X.shape[1] // 2
+        self._check_variances(X, "X")
         self.in_dim_ = X.shape[1]
-        self.floor_ = self.var_floor * float(np.mean(X[:, X.shape[1] // 2:]))
+        scale = float(np.mean(X[:, d:]))
+        if scale <= 0:
+            scale = float(np.mean(np.var(X[:, :d], axis=0)))
+        self.floor_ = self.var_floor * (scale if scale > 0 else 1.0)
         return self
+
+    @staticmethod
+    def _check_variances(X, name):
+        d = X.shape[1] // 2
+        if (X[:, d:] < 0).any():
+            raise ValueError(f"{name}: the variance half of [mu, sigma^2] holds negative values "
+                             f"(min {X[:, d:].min():.3g}, {describe(X)}); variances must be >= 0")
 
     def _score(self, A, B):
         d = A.shape[1] // 2
+        self._check_variances(A, "X_a")
+        self._check_variances(B, "X_b")
         mu_a, va = A[:, :d], np.maximum(A[:, d:], self.floor_)
         mu_b, vb = B[:, :d], np.maximum(B[:, d:], self.floor_)
         ivb = 1.0 / vb
@@ -236,7 +255,7 @@ class _Asymmetric(_ScoreBase):
         d0 = self._dist(X, self.e0_)[:, 0]
         best = (-1.0, 0.0)
         for a in self.alphas:
-            f1 = _val_f1(-(D - a * d0[:, None]), R, tr)
+            f1 = validation_f1(-(D - a * d0[:, None]), R, tr)
             if f1 > best[0] + 1e-12:
                 best = (f1, float(a))
         self.alpha_ = best[1]
@@ -267,9 +286,10 @@ class RandomBaseline(_ScoreBase):
     """Uniform random scores in [0, 1) (seeded)."""
 
     def __init__(self, seed: int = 0):
-        self.seed = int(seed)
+        self.seed = check_int(seed, "seed", min=0)
 
     def fit(self, X, relations=None, train_mask=None, val_mask=None):
+        check_devices(X=X)
         X = check_array(X, "X", ndim=2, min_rows=1)
         self.in_dim_ = X.shape[1]
         return self

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_array, check_positive
+from .._dispatch import to_host
+from .._validation import check_array, check_int, check_labels, check_scalar
+from ..boxes.ops import check_devices
 
 __all__ = [
     "Taxa", "relations_from_parents", "relations_from_taxonomy", "base_representations",
@@ -89,8 +91,9 @@ def relations_from_parents(child, parent, n: int | None = None, *, transitive: b
     >>> relations_from_parents([1, 2], [0, 1]).astype(int).tolist()
     [[0, 0, 0], [1, 0, 0], [1, 1, 0]]
     """
-    child = np.asarray(child, dtype=np.int64).ravel()
-    parent = np.asarray(parent, dtype=np.int64).ravel()
+    child = check_labels(np.ravel(to_host(child)), "child")
+    parent = check_labels(np.ravel(to_host(parent)), "parent")
+    n = check_int(n, "n", min=0, allow_none=True)
     if child.shape != parent.shape:
         raise ValueError(f"child and parent must have the same length, got {child.shape} and {parent.shape}")
     if child.size and (child.min() < 0 or parent.min() < 0):
@@ -128,6 +131,7 @@ def relations_from_taxonomy(table, levels=TAXONOMY_LEVELS, *, min_size: int = 5)
     -------
     Taxa
     """
+    min_size = check_int(min_size, "min_size", min=1)
     cols = {lv: np.asarray(table[lv], dtype=object) for lv in levels}
     n_items = len(next(iter(cols.values())))
     names, lvls, members, index = [], [], [], {}
@@ -191,8 +195,10 @@ def base_representations(item_embeddings, members, *, variance: bool = False, dd
     >>> base_representations(np.eye(3), [[0, 1], [2]]).tolist()
     [[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]]
     """
+    ddof = check_int(ddof, "ddof", min=0)
+    check_devices(item_embeddings=item_embeddings)
     E = check_array(item_embeddings, "item_embeddings", ndim=2)
-    E = np.asarray(E, dtype=np.float64)
+    E = np.asarray(to_host(E), dtype=np.float64)
     out = np.empty((len(members), E.shape[1] * (2 if variance else 1)))
     for i, m in enumerate(members):
         m = np.asarray(m, dtype=np.int64)
@@ -216,18 +222,24 @@ def split_pairs(n: int, *, fractions=(0.8, 0.1, 0.1), seed: int = 0, datasets=No
     n : number of datasets.
     fractions : (train, val, test), summing to 1.
     seed : integer seed (numpy ``default_rng``).
-    datasets : optional index array; only pairs among these datasets are split (e.g. the existing
-        datasets of the novel protocol). Other pairs are in no mask.
+    datasets : optional index array (``0 <= index < n``); only pairs among these datasets are split (e.g. the
+        existing datasets of the novel protocol). Other pairs are in no mask.
 
     Returns
     -------
     (train, val, test) : three disjoint boolean (n, n) masks; the diagonal is in none.
     """
+    n = check_int(n, "n", min=0)
+    seed = check_int(seed, "seed", min=0)
     fr = np.asarray(fractions, dtype=np.float64)
     if fr.shape != (3,) or (fr < 0).any() or abs(fr.sum() - 1) > 1e-9:
         raise ValueError(f"fractions: expected three non-negative numbers summing to 1, got {fractions}")
     keep = np.zeros(n, dtype=bool)
-    keep[np.arange(n) if datasets is None else np.asarray(datasets, dtype=np.int64)] = True
+    if datasets is None:
+        keep[:] = True
+    else:
+        datasets = to_host(check_labels(datasets, "datasets", num_classes=n))
+        keep[datasets] = True
     cand = keep[:, None] & keep[None, :]
     np.fill_diagonal(cand, False)
     idx = np.flatnonzero(cand)
@@ -254,9 +266,11 @@ def split_novel(n: int, *, fraction: float = 0.1, seed: int = 0, stratify=None):
     -------
     (existing, novel) : sorted disjoint int64 index arrays covering ``range(n)``.
     """
-    check_positive(fraction, "fraction")
-    if fraction >= 1:
-        raise ValueError(f"fraction: expected a number in (0, 1), got {fraction}")
+    n = check_int(n, "n", min=1)
+    seed = check_int(seed, "seed", min=0)
+    fraction = check_scalar(fraction, "fraction", min=0.0, max=1.0, min_inclusive=False, max_inclusive=False)
+    if stratify is not None and len(stratify) != n:
+        raise ValueError(f"stratify: expected {n} labels (one per dataset), got {len(stratify)}")
     rng = np.random.default_rng(seed)
     labels = np.zeros(n, dtype=np.int64) if stratify is None else np.unique(np.asarray(stratify), return_inverse=True)[1]
     novel = []
@@ -281,31 +295,45 @@ def novel_mask(n: int, existing, novel) -> np.ndarray:
     return m
 
 
-def _default_taxonomy_dir() -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
-    repo = os.path.abspath(os.path.join(here, "..", "..", ".."))
-    return os.path.join(repo, "..", "shared", "data", "taxonomy")
+COMPACT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "taxonomy_compact.npz")
 
 
 def load_taxonomy(path: str | None = None):
-    """Load the species table and its text embeddings from ``../shared/data/taxonomy``.
+    """The species taxonomy and its item embeddings: the bundled compact data by default, the full data from
+    an explicit directory.
 
-    Returns ``(table, embeddings)``: a pandas DataFrame (8,338 rows) and a float32 (8338, 384) array.
-    Raises FileNotFoundError with a clear message when the directory is absent.
+    Parameters
+    ----------
+    path : None (default) loads the compact taxonomy shipped inside the package
+        (:func:`load_compact_taxonomy`); a directory holding ``species.csv`` and
+        ``species_text_embeddings.npy`` loads the full data (8,338 species, 384-D text embeddings).
+
+    Returns
+    -------
+    ``(table, embeddings)``: the table maps each level of :data:`TAXONOMY_LEVELS` to one name per species
+    (a dict of object arrays for the bundled data, a pandas DataFrame for a directory), and ``embeddings`` is
+    a float32 (n_species, p) array. Both feed :func:`relations_from_taxonomy` and
+    :func:`base_representations`. No default path points outside the package.
+
+    Examples
+    --------
+    >>> table, emb = load_taxonomy()
+    >>> emb.dtype, len(table["genus"]) == emb.shape[0]
+    (dtype('float32'), True)
     """
+    if path is None:
+        return load_compact_taxonomy()
     import pandas as pd
 
-    path = path or os.environ.get("TASKLENS_TAXONOMY_DIR") or _default_taxonomy_dir()
+    path = os.fspath(path)
     csv = os.path.join(path, "species.csv")
     npy = os.path.join(path, "species_text_embeddings.npy")
     if not (os.path.exists(csv) and os.path.exists(npy)):
         raise FileNotFoundError(
             f"taxonomy data not found in {os.path.abspath(path)} (expected species.csv and "
-            "species_text_embeddings.npy); pass the directory or set TASKLENS_TAXONOMY_DIR")
+            "species_text_embeddings.npy); call load_taxonomy() without a path for the data bundled "
+            "with the package")
     return pd.read_csv(csv), np.load(npy)
-
-
-COMPACT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "taxonomy_compact.npz")
 
 
 def load_compact_taxonomy(path: str | None = None):

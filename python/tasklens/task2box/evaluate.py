@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._dispatch import to_numpy
+from .._dispatch import to_host
 from .._validation import check_array
+from ..boxes.ops import check_devices
 
-__all__ = ["evaluate_hierarchy", "select_threshold", "f1_score_at", "spearman"]
+__all__ = ["evaluate_hierarchy", "select_threshold", "f1_score_at", "spearman", "validation_f1"]
 
 
 def _mask(m, n: int, name: str) -> np.ndarray:
-    m = np.asarray(to_numpy(m) if m is not None else m)
+    """A boolean (n, n) mask from a bool or 0/1 array or tensor (any device)."""
+    if m is None:
+        raise TypeError(f"{name}: expected a boolean ({n}, {n}) mask, got None")
+    m = np.asarray(to_host(m))
     if m.shape != (n, n):
         raise ValueError(f"{name}: expected a boolean mask of shape ({n}, {n}), got shape {m.shape}, dtype {m.dtype}")
     if m.dtype != bool:
@@ -108,12 +112,13 @@ def evaluate_hierarchy(relations, S, val_mask, test_mask, *, antisymmetric: bool
     >>> evaluate_hierarchy(R, S, m, m)["f1"]
     1.0
     """
-    R = np.asarray(to_numpy(check_array(relations, "relations", ndim=2)), dtype=np.float64)
+    check_devices(relations=relations, S=S)
+    R = np.asarray(to_host(check_array(relations, "relations", ndim=2)), dtype=np.float64)
     n = R.shape[0]
     if R.shape != (n, n):
         raise ValueError(f"relations: expected a square (N, N) matrix, got shape {R.shape}")
     S = check_array(S, "S", shape=(n, n), finite=False)
-    S = np.asarray(to_numpy(S), dtype=np.float64)
+    S = np.asarray(to_host(S), dtype=np.float64)
     if np.isnan(S).any():
         raise ValueError(f"S: contains NaN values (shape {S.shape}); scores must be numbers or +-inf")
     vm, tm = _mask(val_mask, n, "val_mask"), _mask(test_mask, n, "test_mask")
@@ -126,12 +131,34 @@ def evaluate_hierarchy(relations, S, val_mask, test_mask, *, antisymmetric: bool
     return out
 
 
-def spearman(relations, S, mask) -> float:
-    """Spearman's rho between true and predicted relation values on the masked pairs (§4.1.2)."""
-    from scipy.stats import spearmanr
+def validation_f1(S: np.ndarray, R: np.ndarray, mask: np.ndarray, antisymmetric: bool = True) -> float:
+    """F1 on the pairs of ``mask`` at the threshold that maximises it there (early stopping of the trained
+    models; the hierarchy rule of :func:`evaluate_hierarchy`)."""
+    E = _eligible_scores(S, antisymmetric)[mask]
+    y = R[mask] > 0.5
+    t = select_threshold(E, y)
+    pred = E > t
+    den = pred.sum() + y.sum()
+    return float(2 * (pred & y).sum() / den) if den else 0.0
 
-    R = np.asarray(to_numpy(relations), dtype=np.float64)
-    S = np.asarray(to_numpy(S), dtype=np.float64)
-    m = _mask(mask, R.shape[0], "mask")
-    rho = spearmanr(R[m], S[m]).correlation
-    return float(rho) if np.isfinite(rho) else 0.0
+
+def spearman(relations, S, mask) -> float:
+    """Spearman's rho between true and predicted relation values on the masked pairs (§4.1.2).
+
+    The masked entries of ``relations`` and ``S`` go to :func:`tasklens.metrics.ranking.spearman` (average
+    ranks for ties); NaN when either is constant on the mask (rho is undefined).
+
+    Examples
+    --------
+    >>> R = np.array([[0, .9, .1], [.2, 0, .5], [.3, .4, 0]]); S = R ** 2
+    >>> spearman(R, S, ~np.eye(3, dtype=bool))
+    1.0
+    """
+    from ..metrics.ranking import spearman as rank_correlation
+
+    check_devices(relations=relations, S=S)
+    R = to_host(check_array(relations, "relations", ndim=2))
+    n = R.shape[0]
+    S = to_host(check_array(S, "S", shape=(n, n)))
+    m = _mask(mask, n, "mask")
+    return rank_correlation(R[m], S[m])

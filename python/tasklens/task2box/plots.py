@@ -13,8 +13,9 @@ import itertools
 
 import numpy as np
 
-from .._dispatch import to_numpy
-from .._validation import check_array
+from .._dispatch import to_host
+from .._validation import check_array, check_int, check_scalar
+from ..boxes.ops import check_devices
 
 __all__ = ["plot_boxes", "plot_history"]
 
@@ -90,6 +91,32 @@ def _draw(ax, lo, hi, dims, labels, colors, faded, emphasis, max_labels, fontsiz
         placed.append(bb)
 
 
+def _group_codes(groups, group_names, n: int):
+    """(codes (n,) int64, names): integer group codes, or group labels (strings, ...) encoded in sorted order."""
+    if groups is None:
+        return np.zeros(n, dtype=np.int64), group_names
+    g = np.asarray(to_host(groups) if hasattr(groups, "shape") else groups)
+    if g.shape != (n,):
+        raise ValueError(f"groups: expected one group per box, shape ({n},), got shape {g.shape}")
+    if g.dtype.kind in "iub":
+        if n and g.min() < 0:
+            raise ValueError(f"groups: integer group codes must be >= 0, got {g.min()}")
+        if group_names is not None and n and g.max() >= len(group_names):
+            raise ValueError(f"group_names: {len(group_names)} names for group code {g.max()}")
+        return g.astype(np.int64), group_names
+    if g.dtype.kind == "f":
+        if not np.all(np.isfinite(g)) or not np.all(g == np.round(g)):
+            raise ValueError("groups: expected integer codes or group names, got non-integer numbers")
+        return _group_codes(g.astype(np.int64), group_names, n)
+    if group_names is not None:
+        raise ValueError("group_names: give names only with integer group codes; here groups are the names")
+    try:
+        names, codes = np.unique(g.astype(str), return_inverse=True)
+    except TypeError as exc:
+        raise TypeError(f"groups: expected integer codes or group names, got {g.dtype} values ({exc})") from None
+    return codes.astype(np.int64), [str(x) for x in names]
+
+
 def plot_boxes(lo, hi, path=None, *, labels=None, groups=None, group_names=None, highlight=None,
                relations=None, dims=None, max_labels: int = 60, title: str | None = None,
                figsize=None, fontsize: float = 7.0, dpi: int = 110, max_legend: int = 12):
@@ -107,7 +134,11 @@ def plot_boxes(lo, hi, path=None, *, labels=None, groups=None, group_names=None,
     dims : list of (a, b) dimension pairs to draw; default (0, 1) for k = 2, all pairs (at most 6)
         for k > 2, one panel each.
     max_labels : most labels per panel (largest boxes first; overlapping labels are skipped).
-    max_legend : legend entries (the groups with most boxes).
+    max_legend : most legend entries: with more groups the legend shows the groups with most boxes and its
+        title says so ("largest 12 of 40 groups").
+
+    ``groups`` may be integer codes (``group_names[code]`` names them) or the group names themselves
+    (strings or any hashable labels: the legend then names them, ``group_names`` must be None).
 
     Returns
     -------
@@ -118,14 +149,17 @@ def plot_boxes(lo, hi, path=None, *, labels=None, groups=None, group_names=None,
     >>> import numpy as np
     >>> fig = plot_boxes(np.zeros((2, 2)), np.array([[1., 1.], [2., 2.]]), labels=["a", "b"])
     """
-    lo = np.asarray(to_numpy(check_array(lo, "lo", ndim=2, min_rows=1)), np.float64)
-    hi = np.asarray(to_numpy(check_array(hi, "hi", shape=lo.shape)), np.float64)
+    check_devices(lo=lo, hi=hi)
+    lo = np.asarray(to_host(check_array(lo, "lo", ndim=2, min_rows=1)), np.float64)
+    hi = np.asarray(to_host(check_array(hi, "hi", shape=lo.shape)), np.float64)
     n, k = lo.shape
+    max_labels = check_int(max_labels, "max_labels", min=0)
+    max_legend = check_int(max_legend, "max_legend", min=1)
+    dpi = check_int(dpi, "dpi", min=1)
+    fontsize = check_scalar(fontsize, "fontsize", min=0.0, min_inclusive=False)
     if labels is not None and len(labels) != n:
         raise ValueError(f"labels: expected {n} names, got {len(labels)}")
-    g = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups).astype(np.int64)
-    if g.shape != (n,):
-        raise ValueError(f"groups: expected shape ({n},), got {g.shape}")
+    g, group_names = _group_codes(groups, group_names, n)
     if dims is None:
         dims = [(0, 1)] if k == 2 else list(itertools.combinations(range(k), 2))[:6]
         if k == 1:
@@ -147,7 +181,7 @@ def plot_boxes(lo, hi, path=None, *, labels=None, groups=None, group_names=None,
         if not 0 <= highlight < n:
             raise ValueError(f"highlight: index {highlight} out of range for {n} boxes")
         if relations is not None:
-            R = np.asarray(to_numpy(relations)) > 0.5
+            R = np.asarray(to_host(relations)) > 0.5
             outside, inside = R[highlight].copy(), R[:, highlight].copy()
         else:
             inside = np.all((lo >= lo[highlight] - 1e-9) & (hi <= hi[highlight] + 1e-9), axis=1)
@@ -185,9 +219,12 @@ def plot_boxes(lo, hi, path=None, *, labels=None, groups=None, group_names=None,
         shown = np.argsort(-g_count, kind="stable")[:max_legend]
         handles = [Patch(facecolor=palette[rank[u] % len(palette)], alpha=0.6, label=str(group_names[uniq[u]]))
                    for u in shown]
+        heading = (f"largest {len(shown)} of {len(uniq)} groups (by number of boxes)" if len(shown) < len(uniq)
+                   else None)
         fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=fontsize + 1,
-                   frameon=False, bbox_to_anchor=(0.5, 0.0))
-        fig.tight_layout(rect=(0, 0.035 * int(np.ceil(len(handles) / 6)) / rows, 1, 0.97))
+                   frameon=False, bbox_to_anchor=(0.5, 0.0), title=heading, title_fontsize=fontsize + 1)
+        lines = int(np.ceil(len(handles) / 6)) + (heading is not None)
+        fig.tight_layout(rect=(0, 0.035 * lines / rows, 1, 0.97))
     else:
         fig.tight_layout(rect=(0, 0, 1, 0.97))
     if title:
@@ -199,21 +236,43 @@ def plot_boxes(lo, hi, path=None, *, labels=None, groups=None, group_names=None,
 
 
 def plot_history(history: dict, path=None):
-    """Loss components and validation score per epoch (log-scale loss). Returns the figure."""
+    """Loss components and validation score per epoch; the kept (best) epoch is marked. Returns the figure.
+
+    The loss axis is symmetric-log (``symlog``): logarithmic above ``linthresh`` = 1e-3 times the largest loss
+    value drawn and linear below it, so components that are exactly 0 for some epochs (e.g. L_D while no
+    related boxes are apart) are drawn at 0 instead of vanishing from a log axis, and the three decades
+    below the largest value keep their log scale. A dashed
+    vertical line marks ``history["best_epoch"]``, the epoch whose parameters the model kept.
+
+    Examples
+    --------
+    >>> fig = plot_history({"loss": [1.0, 0.5, 0.25], "center": [0.2, 0.0, 0.0], "val": [(2, 0.5)],
+    ...                     "best_epoch": 2})
+    >>> fig.axes[0].get_yscale()
+    'symlog'
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+    positive = []
     for key, vals in history.items():
         if key in ("val", "best_epoch", "best_val", "epochs_run") or not isinstance(vals, list):
             continue
         v = np.asarray(vals, dtype=np.float64)
-        ax[0].plot(np.arange(1, len(v) + 1), np.where(v > 0, v, np.nan), label=key)  # zeros: gaps on log axis
-    ax[0].set_yscale("log")
+        ax[0].plot(np.arange(1, len(v) + 1), v, label=key)
+        positive.append(v[v > 0])
+    positive = np.concatenate(positive) if positive else np.zeros(0)
+    ax[0].set_yscale("symlog", linthresh=1e-3 * float(positive.max()) if positive.size else 1.0)
     ax[0].set_xlabel("epoch")
-    ax[0].set_ylabel("loss")
-    ax[0].legend(fontsize=8)
+    ax[0].set_ylabel("loss (symlog: 0 drawn)")
     if history.get("val"):
         e, v = zip(*history["val"])
         ax[1].plot(e, v, marker=".")
+    best = history.get("best_epoch")
+    if best is not None and best > 0:
+        for a in ax:
+            a.axvline(best, color="0.3", linestyle="--", linewidth=1, label=f"kept epoch {best}")
+        ax[1].legend(fontsize=8)
+    ax[0].legend(fontsize=8)
     ax[1].set_xlabel("epoch")
     ax[1].set_ylabel("validation F1")
     fig.tight_layout()
