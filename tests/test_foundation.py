@@ -74,15 +74,25 @@ def test_check_labels():
         _validation.check_labels(np.array([0, 1]), "labels", n=4)
 
 
-def test_backend_of_and_like():
+def test_backend_of_and_output_rule():
     torch = pytest.importorskip("torch")
     a = torch.zeros(3, dtype=torch.float32)
     b = torch.zeros(3, dtype=torch.float64)
     be = _dispatch.backend_of(a=a, b=b)
     assert be.kind == "torch" and be.device == "cpu" and be.dtype == "float64"
     assert _dispatch.cast(a, be).dtype == torch.float64
-    out = _dispatch.like(np.ones(2), be)
-    assert isinstance(out, torch.Tensor)
+    out = be.out(np.ones(2))
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float64
+    scalar = be.out(np.float64(2.5))
+    assert isinstance(scalar, torch.Tensor) and scalar.ndim == 0 and float(scalar) == 2.5
+    np_be = _dispatch.backend_of(x=np.zeros(2))
+    assert type(np_be.out(np.float64(2.5))) is float
+    assert np_be.out((np.ones(1), 3.0))[1] == 3.0
+    ints = _dispatch.backend_of(i=np.arange(3))
+    assert ints.kind == "numpy" and ints.dtype == "float64"
+    meta = torch.empty(2, device="meta")
+    with pytest.raises(TypeError, match="x: tasklens supports CPU and CUDA tensors, got a tensor on meta"):
+        _validation.check_array(meta, "x")
     with pytest.raises(TypeError, match="mix of numpy arrays and torch tensors"):
         _dispatch.backend_of(a=a, n=np.zeros(3))
     assert _dispatch.backend_of(x=np.zeros(2, np.float32)).dtype == "float32"

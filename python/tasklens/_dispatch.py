@@ -221,7 +221,3 @@ def ptr(x) -> int:
     """Raw data pointer of a contiguous tensor (CUDA launches); 0 for ``None``."""
     return 0 if x is None else int(x.data_ptr())
 
-
-def like(result, backend: Backend):
-    """Deprecated spelling of ``backend.out(result)``; kept only until every area calls the output rule."""
-    return backend.out(result)

@@ -37,8 +37,20 @@ def describe(x: Any) -> str:
     return f"type {type(x).__name__}"
 
 
+def check_devices(**arrays: Any) -> None:
+    """Reject tensors on devices other than CPU and CUDA (``meta``, ``mps``, ...) with a TypeError naming the
+    argument, before anything reads their values (reading a meta tensor fails inside torch)."""
+    for name, x in arrays.items():
+        if is_torch(x) and x.device.type not in ("cpu", "cuda"):
+            raise TypeError(f"{name}: tasklens supports CPU and CUDA tensors, got a tensor on {x.device} "
+                            f"({describe(x)}); move it with .cpu() or .cuda() first")
+
+
 def _as_supported(x: Any, name: str):
-    if is_torch(x) or isinstance(x, np.ndarray):
+    if is_torch(x):
+        check_devices(**{name: x})
+        return x
+    if isinstance(x, np.ndarray):
         return x
     if hasattr(x, "__array__") or isinstance(x, (list, tuple, int, float)):
         try:

@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._dispatch import backend_of, call, cast, to_host
-from .._validation import check_array, check_choice, check_labels, check_positive, describe, is_torch
+from .._validation import check_array, check_choice, check_devices, check_labels, check_positive, describe, is_torch
 
 VOLUME_MODES = ("hard", "soft", "gumbel")
 INTERSECTION_MODES = ("hard", "gumbel")
@@ -53,17 +53,6 @@ _MODE_CODE = {"hard": 0, "soft": 1, "gumbel": 2}
 
 
 # ------------------------------------------------------------------------------------------ validation
-
-def check_devices(**arrays) -> None:
-    """Reject tensors on devices other than CPU and CUDA (``meta``, ``mps``, ...) with a clear TypeError naming
-    the argument, before validation reads any value (reading a meta tensor fails inside torch)."""
-    for name, x in arrays.items():
-        if is_torch(x) and x.device.type not in ("cpu", "cuda"):
-            try:
-                backend_of(**{name: x})  # raises the seam's TypeError for unsupported devices
-            except TypeError as exc:
-                raise TypeError(f"{name}: {exc}") from None
-
 
 def _boxes(lo, hi, lo_name: str, hi_name: str):
     check_devices(**{lo_name: lo, hi_name: hi})

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._dispatch import backend_of, to_host
 from .._validation import check_array, check_int, check_positive, describe
-from ..boxes.ops import check_devices
+from .._validation import check_devices
 from .evaluate import validation_f1
 from .model import check_training_options, class_weights, prepare_fit
 from .train import run_training, torch_threads

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._dispatch import to_host
 from .._validation import check_array, check_int, check_labels, check_scalar
-from ..boxes.ops import check_devices
+from .._validation import check_devices
 
 __all__ = [
     "Taxa", "relations_from_parents", "relations_from_taxonomy", "base_representations",

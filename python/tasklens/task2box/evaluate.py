@@ -12,7 +12,7 @@ import numpy as np
 
 from .._dispatch import to_host
 from .._validation import check_array
-from ..boxes.ops import check_devices
+from .._validation import check_devices
 
 __all__ = ["evaluate_hierarchy", "select_threshold", "f1_score_at", "spearman", "validation_f1"]
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._dispatch import backend_of, cast, to_host
 from .._validation import check_array, check_choice, check_int, check_positive, check_scalar, describe, is_torch
-from ..boxes.ops import check_devices
+from .._validation import check_devices
 from .checkpoint import load_checkpoint, save_checkpoint, snapshot
 from .losses import BoxGeometry, center_loss, regularization, relation_loss, relation_loss_pairs, size_order_loss
 from .train import run_training, torch_threads

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._dispatch import to_host
 from .._validation import check_array, check_int, check_scalar
-from ..boxes.ops import check_devices
+from .._validation import check_devices
 
 __all__ = ["plot_boxes", "plot_history"]
 
