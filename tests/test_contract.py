@@ -134,3 +134,47 @@ def test_domain(kind, dtype, rng):
     check(dist, kind, "float64")
     check(index, kind, "int64")
     check(domain.domain_distance_matrix([T, S, T]), kind, "float64")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_transfer_tools(kind, dtype, rng):
+    x, y = _features(rng, dtype=dtype)
+    X, Y = convert(x, kind), convert(y, kind)
+    ranked = metrics.rank_sources({"a": X, "b": X * 2 + 1}, Y)
+    for _name, score in ranked:
+        check(score, kind, "float64", scalar=True)
+    assert metrics.select_source({"a": X, "b": X[:, :2]}, Y) in ("a", "b")
+    dense = convert(rng.integers(0, 3, size=(x.shape[0], 4, 4)), kind)
+    result = metrics.pixelwise_hscore(X, dense)
+    check(result.score, kind, "float64", scalar=True)
+    check(result.map, kind, "float64")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_domain_analysis(kind, rng):
+    scores = rng.uniform(0.4, 0.6, size=(4, 3))
+    base = rng.uniform(0.4, 0.6, size=4)
+    gain = domain.relative_transfer_gain(convert(scores, kind), convert(base, kind))
+    check(gain, kind, "float64")
+    dist = rng.uniform(size=(4, 4))
+    check(domain.kendall_tau(convert(dist, kind), convert(rng.normal(size=(4, 4)), kind)), kind, "float64",
+          scalar=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_task2box(kind, dtype, rng):
+    from tasklens.task2box import AsymmetricCosine, Task2Box, split_pairs
+
+    n = 12
+    X = rng.normal(size=(n, 5)).astype(dtype)
+    R = np.zeros((n, n), dtype=np.float64)
+    R[np.arange(1, n), 0] = 1.0
+    tr, va, _te = split_pairs(n, seed=0)
+    model = Task2Box(box_dim=2, epochs=2, seed=0, progress=False).fit(X, R, tr, va)
+    Xk = convert(X, kind)
+    boxes = model.embed(Xk)
+    for part in (boxes if isinstance(boxes, tuple) else (boxes,)):
+        check(part, kind, dtype)
+    check(model.containment(Xk), kind, dtype)
+    baseline = AsymmetricCosine().fit(X, R, tr, va)
+    check(baseline.score(Xk), kind, dtype)  # baselines score in the input's dtype, like the boxes
