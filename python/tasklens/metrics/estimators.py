@@ -85,6 +85,9 @@ LOGME_MAX_ITER = 1000
 #: alpha / beta above this multiple of the largest eigenvalue counts as infinite (the prior switches w off; the
 #: evidence then equals its alpha -> infinity limit to about 1e-14 per direction).
 LOGME_T_INF = 1e14
+#: |y|^2 - |U^T y|^2 at or below this fraction of |y|^2 counts as 0 (y in the column space of the features).
+LOGME_RES_ZERO = 1e-12
+_LIVE, _W_ZERO, _NOISE_FREE = 0, 1, 2
 
 
 def _logme_from_stats(st: FeatureStats, rtol: float | None = None) -> np.ndarray:
@@ -111,15 +114,19 @@ def _logme_evidence(x2: np.ndarray, yy: np.ndarray, sig: np.ndarray, n: float, d
 
     ``x2[c, i] = (u_i^T y_c)^2`` over the k non-zero eigenvalues ``sig`` of ``F^T F``, ``yy[c] = |y_c|^2``; the
     other ``d - k`` eigenvalues are exactly 0 and enter ``log|A|`` as ``log(alpha)`` each (the padding).
+    Two boundary maxima are taken as limits: ``alpha / beta -> inf`` (no evidence in the features: w = 0) and,
+    when y lies in the column space of F, ``alpha / beta -> 0`` (noise-free fit, ``beta -> inf``).
     """
-    res0 = np.maximum(yy - x2.sum(axis=1), 0.0)  # |y|^2 - |U^T y|^2: the part of y outside the column space
+    res0 = yy - x2.sum(axis=1)  # |y|^2 - |U^T y|^2: the part of y outside the column space
+    res0[res0 <= LOGME_RES_ZERO * yy] = 0.0
     k = sig.size
     alpha = np.ones(x2.shape[0])
     beta = np.ones(x2.shape[0])
-    flat = x2.sum(axis=1) <= 0  # y orthogonal to every feature direction: the optimum is alpha -> infinity
+    mode = np.where(x2.sum(axis=1) <= 0, _W_ZERO, _LIVE)  # y orthogonal to every feature direction: w = 0
     big = LOGME_T_INF * (float(sig.max()) if k else 1.0)
+    small = float(sig.min()) / LOGME_T_INF if k else 0.0
     for _ in range(LOGME_MAX_ITER):
-        live = np.flatnonzero(~flat)
+        live = np.flatnonzero(mode == _LIVE)
         if live.size == 0:
             break
         t = alpha[live] / beta[live]
@@ -130,11 +137,12 @@ def _logme_evidence(x2: np.ndarray, yy: np.ndarray, sig: np.ndarray, n: float, d
         a_new, b_new = gamma / m2, (n - gamma) / res2
         t_new = a_new / b_new
         alpha[live], beta[live] = a_new, b_new
-        flat[live[t_new > big]] = True  # alpha / beta diverges: the maximum is the alpha -> infinity limit
+        mode[live[t_new > big]] = _W_ZERO
+        mode[live[(t_new < small) & (res0[live] == 0)]] = _NOISE_FREE
         if (np.abs(t_new - t) <= LOGME_TOL * t).all():
             break
-    live = ~flat
     ev = np.empty(x2.shape[0])
+    live = mode == _LIVE
     a, b = alpha[live], beta[live]
     t = a / b
     den = sig + t[:, None]
@@ -144,8 +152,16 @@ def _logme_evidence(x2: np.ndarray, yy: np.ndarray, sig: np.ndarray, n: float, d
     ev[live] = (d / 2.0 * np.log(a) + n / 2.0 * np.log(b) - 0.5 * logdet - b / 2.0 * res2 - a / 2.0 * m2
                 - n / 2.0 * np.log(2.0 * np.pi))
     # alpha -> infinity: w = 0, y ~ N(0, I / beta) with beta = n / |y|^2
-    bf = n / yy[flat]
-    ev[flat] = n / 2.0 * np.log(bf) - n / 2.0 - n / 2.0 * np.log(2.0 * np.pi)
+    zero = mode == _W_ZERO
+    ev[zero] = n / 2.0 * np.log(n / yy[zero]) - n / 2.0 - n / 2.0 * np.log(2.0 * np.pi)
+    # beta -> infinity with y in the span: y ~ N(0, F F^T / alpha) on the k-dimensional span, maximised at
+    # alpha = n / sum(x2 / sig); unbounded (+inf) when the span has k < n dimensions
+    free = mode == _NOISE_FREE
+    if free.any():
+        q = (x2[free] / sig).sum(axis=1)
+        af = n / q
+        ev[free] = (n / 2.0 * np.log(af) - 0.5 * np.log(sig).sum() - n / 2.0 - n / 2.0 * np.log(2.0 * np.pi)
+                    if k == n else np.inf)
     return ev / n
 
 
@@ -190,6 +206,11 @@ def logme(features, labels, *, rtol: float | None = None, chunk_rows: int | None
     about 1e-4. If ``y_c`` is orthogonal to every feature direction the maximum is at ``alpha = inf`` and its
     limit ``N/2 log(N / n_c) - N/2 - N/2 log 2 pi`` (over N) is used; likewise when the iteration drives
     ``alpha / beta`` above ``1e14`` times the largest eigenvalue (features carry no evidence for that class).
+    When ``y_c`` lies in the column space of the features (``|y|^2 - |U^T y|^2 <= 1e-12 |y|^2``, e.g. N = D)
+    and the iteration drives ``alpha / beta`` below ``1e-14`` times the smallest non-zero eigenvalue, the
+    maximum is the noise-free limit ``beta -> inf``: ``N/2 log(alpha) - 1/2 sum log s_i - N/2 - N/2 log 2 pi``
+    with ``alpha = N / sum_i (u_i^T y)^2 / s_i`` when rank = N, and ``+inf`` when rank < N (the evidence is
+    unbounded: the features fit the class indicator exactly).
 
     Examples
     --------
