@@ -51,9 +51,16 @@ def _chunk_rows(x, chunk_rows):
 
 
 def _collect(x, y, num_classes, *, squares=False, class_scatter=False, chunk_rows=None) -> FeatureStats:
-    """One chunked pass over (x, y) into a FeatureStats."""
+    """One chunked pass over (x, y) into a FeatureStats.
+
+    With per-class Grams and the default chunking, a chunk holds at least ``160 C`` rows: every chunk adds
+    C Grams of F x F to the totals (``16 C F^2`` bytes of memory traffic), so a chunk needs about 160 rows per
+    class for its ``rows F^2`` multiply-adds to dominate that traffic.
+    """
     st = FeatureStats(x.shape[1], num_classes, y.shape[1], squares=squares, class_scatter=class_scatter)
     step = _chunk_rows(x, chunk_rows)
+    if class_scatter and chunk_rows is None:
+        step = max(step, 160 * num_classes)
     for r0 in range(0, x.shape[0], step):
         st.update(np.ascontiguousarray(x[r0:r0 + step]), y[r0:r0 + step])
     return st
@@ -64,16 +71,25 @@ def _finish(values, multi: bool, be):
     return be.out(values if multi else float(values[0]))
 
 
-def _eigh(a: np.ndarray):
+def _one_thread():
+    """BLAS/LAPACK on one thread: an F x F factorisation gains little from threads, and on a loaded machine a
+    multi-threaded call spin-waits (a 256 x 256 Cholesky measured 0.12 s instead of 1 ms)."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1):  # an F x F problem gains little from threads on a shared machine
+    return threadpool_limits(1)
+
+
+def _eigh(a: np.ndarray):
+    with _one_thread():
         return np.linalg.eigh(a)
 
 
 def _logdet_pd(a: np.ndarray) -> float:
     """log det of a symmetric positive definite matrix by Cholesky."""
-    chol = np.linalg.cholesky(a)
+    from scipy.linalg import cholesky
+
+    with _one_thread():
+        chol = cholesky(a, lower=True, overwrite_a=True, check_finite=False)
     return 2.0 * float(np.log(np.diagonal(chol)).sum())
 
 
@@ -94,9 +110,12 @@ def _logme_from_stats(st: FeatureStats, rtol: float | None = None) -> np.ndarray
     n, d = float(st.n), st.num_features
     sig, vec = _eigh(st.raw_gram())
     top = float(sig.max()) if sig.size else 0.0
-    if rtol is None:
-        rtol = d * float(np.finfo(np.dtype(st.dtype)).eps)
-    keep = sig > rtol * top if top > 0 else np.zeros(d, dtype=bool)
+    if rtol is None:  # eigh's error on the raw Gram, or the rounding of chunk Grams formed in float32
+        thr = max(d * float(np.finfo(np.float64).eps) * top,
+                  float(np.finfo(np.dtype(st.dtype)).eps) * float(np.trace(st.scatter())))
+    else:
+        thr = rtol * top
+    keep = sig > thr if top > 0 else np.zeros(d, dtype=bool)
     sig_k = sig[keep]
     out = np.empty(st.num_targets)
     sums = st.raw_class_sums()
@@ -189,8 +208,9 @@ def logme(features, labels, *, rtol: float | None = None, chunk_rows: int | None
     features : (N, D) float array (numpy or torch)
     labels : (N,) or (N, T) int class codes
     rtol : float, optional
-        Eigenvalues of ``F^T F`` at or below ``rtol * largest`` count as zero; default ``D * eps`` of the input
-        dtype (as :func:`~tasklens.metrics.hscore`).
+        Eigenvalues of ``F^T F`` at or below ``rtol * largest`` count as zero. Default: the larger of
+        ``D * eps64 * largest`` (the eigensolver's error) and ``eps * tr(scatter)`` with eps of the input dtype
+        (the rounding of chunk Grams formed in float32; the centred scatter, not the raw Gram, sets that scale).
     chunk_rows : int, optional
         Rows per chunk of the pass (default about 32 MiB of features).
 
@@ -202,9 +222,10 @@ def logme(features, labels, *, rtol: float | None = None, chunk_rows: int | None
     -----
     The iteration stops when ``alpha / beta`` changes by at most ``1e-10`` relative (at most 1000 steps), so
     the score is the maximum to about 1e-12 relative. Against a float64 reference by the SVD of the features,
-    float64 input agrees to about 1e-10 relative; float32 input, whose chunk Grams are formed in float32, to
-    about 1e-4. If ``y_c`` is orthogonal to every feature direction the maximum is at ``alpha = inf`` and its
-    limit ``N/2 log(N / n_c) - N/2 - N/2 log 2 pi`` (over N) is used; likewise when the iteration drives
+    float64 input agrees to about 1e-10 relative; float32 input (chunk Grams formed in float32, then summed in
+    float64) to a few 1e-6 when the features have full rank and about 1e-4 when N < D. If ``y_c`` is
+    orthogonal to every feature direction the maximum is at ``alpha = inf`` and its limit
+    ``N/2 log(N / n_c) - N/2 - N/2 log 2 pi`` (over N) is used; likewise when the iteration drives
     ``alpha / beta`` above ``1e14`` times the largest eigenvalue (features carry no evidence for that class).
     When ``y_c`` lies in the column space of the features (``|y|^2 - |U^T y|^2 <= 1e-12 |y|^2``, e.g. N = D)
     and the iteration drives ``alpha / beta`` below ``1e-14`` times the smallest non-zero eigenvalue, the
@@ -360,12 +381,14 @@ def _fisher_fit(n: float, counts: np.ndarray, means: np.ndarray, gram: np.ndarra
     sw = (gram - (means.T * counts) @ means) / n  # sum_c prior_c cov_c (biased class covariances)
     sw = (sw + sw.T) / 2.0
     if lam is None:
-        lam = max(float(np.exp(-5.0 * _power_top(sw))), 1e-10)
+        with _one_thread():
+            lam = max(float(np.exp(-5.0 * _power_top(sw))), 1e-10)
     shrunk = (1.0 - lam) * sw
     shrunk.flat[:: f + 1] += lam * float(np.trace(sw)) / f
-    chol = np.linalg.cholesky(shrunk)
-    inv_means = np.linalg.solve(chol.T, np.linalg.solve(chol, means.T))  # Sw^-1 mu_c^T (F, K)
-    coef = inv_means.T
+    from scipy.linalg import cho_factor, cho_solve
+
+    with _one_thread():
+        coef = cho_solve(cho_factor(shrunk, lower=True, check_finite=False), means.T, check_finite=False).T
     intercept = -0.5 * np.einsum("kf,kf->k", means, coef) + np.log(counts / n)
     return coef, intercept, lam
 
@@ -375,6 +398,16 @@ def _softmax(s: np.ndarray) -> np.ndarray:
     np.exp(s, out=s)
     s /= s.sum(axis=1, keepdims=True)
     return s
+
+
+def _class_sums(v: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
+    """Row sums of ``v`` per class code in [0, k) (k, F), by a stable sort and ``reduceat``."""
+    counts = np.bincount(codes, minlength=k)
+    present = np.flatnonzero(counts)
+    out = np.zeros((k, v.shape[1]))
+    starts = np.concatenate(([0], np.cumsum(counts)))[present]
+    out[present] = np.add.reduceat(v[np.argsort(codes, kind="stable")], starts, axis=0)
+    return out
 
 
 def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: int, log: bool) -> float:
@@ -406,10 +439,12 @@ def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: 
         prob = _softmax(_softmax(z @ coef.T + icpt))  # the code's "soften" step: softmax of the posteriors
         pc = prob[np.arange(z.shape[0]), yc]
         p[r0:r0 + step] = pc
-        pz = z * pc[:, None]
-        wgram += pz.T @ pz
-        np.add.at(a, yc, pz)
-        np.add.at(u, yc, pz * (1.0 - pc)[:, None])
+        z *= pc[:, None]  # p_i z_i
+        zw = z.astype(x.dtype, copy=False)  # its Gram in the input dtype (BLAS syrk), summed in float64
+        wgram += zw.T @ zw
+        a += _class_sums(z, yc, k)
+        z *= (1.0 - pc)[:, None]
+        u += _class_sums(z, yc, k)
         b += np.bincount(yc, weights=1.0 - pc, minlength=k)
         w += np.bincount(yc, weights=(1.0 - pc) ** 2, minlength=k)
     means2 = (a + b[:, None] * others) / counts[:, None]
@@ -452,7 +487,8 @@ def sfda(features, labels, *, log: bool = False, chunk_rows: int | None = None):
 
     The statistics of step 1 come from the one pass; steps 2 and 3 need the samples, so SFDA reads the
     features twice more (a weighted Gram of ``p_i x_i`` and per-class weighted sums, then the scores):
-    O(N D^2 + N D K + D^3). Agrees with a direct float64 implementation of the code to about 1e-9 relative.
+    O(N D^2 + N D K + D^3). Agrees with a direct float64 implementation of the code to about 1e-9 relative on
+    float64 input (the Grams of float32 input are formed in float32: about 1e-5).
     Needs at least 2 classes per target.
 
     Examples

@@ -22,6 +22,7 @@ agree with a direct float64 computation to about ``1e-13`` relative; on float32 
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .._validation import check_int, describe
 
@@ -121,12 +122,13 @@ class FeatureStats:
                 self.class_squares[t, present] += np.add.reduceat(z2, starts, axis=0)
             if self.class_scatter:
                 total = np.zeros((self.num_features, self.num_features)) if t == 0 else None
-                for c, r0 in zip(present, starts):
-                    zc = zs[r0:r0 + counts[c]]
-                    g = zc.T @ zc
-                    self.class_grams[t, c] += g
-                    if total is not None:
-                        total += g
+                with threadpool_limits(1):  # many small products: threads would only spin-wait
+                    for c, r0 in zip(present, starts):
+                        zc = zs[r0:r0 + counts[c]]
+                        g = zc.T @ zc
+                        self.class_grams[t, c] += g
+                        if total is not None:
+                            total += g
                 if t == 0:  # the classes of one target partition the rows: their Grams sum to the total
                     gram_from_classes = total
         self.gram += (z.T @ z) if gram_from_classes is None else gram_from_classes
