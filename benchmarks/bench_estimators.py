@@ -22,18 +22,18 @@ Usage: python benchmarks/bench_estimators.py [--n 100000] [--features 2048] [--c
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import platform
 import sys
-import time
-import tracemalloc
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 
 from tasklens.metrics import gbc, hscore, logme, sfda, transferability_report, transrate  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_hscore import measure  # noqa: E402  (best seconds, tracemalloc peak, result)
 
 
 def reference_logme(x, y):
@@ -64,21 +64,6 @@ def reference_logme(x, y):
         out.append((d / 2 * np.log(a) + n / 2 * np.log(b) - 0.5 * logdet - b / 2 * r2 - a / 2 * m2
                     - n / 2 * np.log(2 * np.pi)) / n)
     return float(np.mean(out))
-
-
-def measure(fn, repeats=1):
-    """(best seconds, tracemalloc peak bytes, result)."""
-    best, peak, out = float("inf"), 0, None
-    for _ in range(repeats):
-        gc.collect()
-        tracemalloc.start()
-        t0 = time.perf_counter()
-        out = fn()
-        dt = time.perf_counter() - t0
-        peak = max(peak, tracemalloc.get_traced_memory()[1])
-        tracemalloc.stop()
-        best = min(best, dt)
-    return best, peak, out
 
 
 def make_data(n, f, c, seed=0):

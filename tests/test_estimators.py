@@ -373,6 +373,19 @@ def test_multi_target_returns_one_score_per_target():
     np.testing.assert_allclose(nce(y, ys), [nce(y, ys[:, t]) for t in range(3)], rtol=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["tall", "constant"])
+def test_float32_input_within_documented_tolerance(kind):
+    x, y = _data(kind, seed=9)
+    x32 = x.astype(np.float32)
+    x64 = x32.astype(np.float64)  # the same values: the reference is exact on them
+    report = transferability_report(x32, y)
+    assert report["logme"] == pytest.approx(ref_logme(x64, y), rel=1e-5)
+    assert report["transrate"] == pytest.approx(ref_transrate(x64, y), rel=1e-4)
+    assert report["gbc"] == pytest.approx(ref_gbc(x64, y), rel=1e-5)
+    assert report["sfda"] == pytest.approx(ref_sfda(x64, y), rel=1e-5)
+    assert report["hscore"] == pytest.approx(ref_hscore(x64, y), rel=1e-4)
+
+
 def test_torch_in_torch_out():
     torch = pytest.importorskip("torch")
     x, y = _data("two", seed=8)

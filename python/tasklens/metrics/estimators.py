@@ -22,7 +22,7 @@ import numpy as np
 
 from .._dispatch import backend_of, to_host
 from .._validation import check_array, check_int, check_labels, check_positive, check_scalar, describe
-from .feature_stats import FeatureStats, default_chunk_rows
+from .feature_stats import FeatureStats, _gram, default_chunk_rows
 from .hscore import hscore_from_state
 
 __all__ = ["logme", "transrate", "gbc", "sfda", "transferability_report", "FEATURE_METRICS"]
@@ -440,8 +440,7 @@ def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: 
         pc = prob[np.arange(z.shape[0]), yc]
         p[r0:r0 + step] = pc
         z *= pc[:, None]  # p_i z_i
-        zw = z.astype(x.dtype, copy=False)  # its Gram in the input dtype (BLAS syrk), summed in float64
-        wgram += zw.T @ zw
+        wgram += _gram(z.astype(x.dtype, copy=False))  # its Gram in the input dtype, summed in float64
         a += _class_sums(z, yc, k)
         z *= (1.0 - pc)[:, None]
         u += _class_sums(z, yc, k)

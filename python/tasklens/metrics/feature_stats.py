@@ -21,9 +21,12 @@ agree with a direct float64 computation to about ``1e-13`` relative; on float32 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .._threads import get_num_threads
 from .._validation import check_int, describe
 
 __all__ = ["FeatureStats", "default_chunk_rows"]
@@ -31,6 +34,40 @@ __all__ = ["FeatureStats", "default_chunk_rows"]
 #: Bytes of features per chunk: ``default_chunk_rows`` is ``CHUNK_BYTES / (F * itemsize)`` clamped to
 #: [1024, 65536] rows.
 CHUNK_BYTES = 32 << 20
+
+
+#: Rows per single-threaded Gram product: a chunk's Gram is the in-order sum of the products of its parts of
+#: at most ``PART_ROWS`` rows, run on ``tasklens.get_num_threads()`` workers with one BLAS thread each (the
+#: result does not depend on the thread count; multi-threaded BLAS spin-waits badly on a loaded machine).
+PART_ROWS = 4096
+
+
+def _gram(z: np.ndarray) -> np.ndarray:
+    """``z.T @ z`` in z's dtype, promoted to float64; parts of PART_ROWS rows on the tasklens thread pool."""
+    cuts = list(range(0, z.shape[0], PART_ROWS)) + [z.shape[0]]
+    pieces = [z[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
+    workers = min(get_num_threads(), len(pieces))
+    with threadpool_limits(1):
+        if workers <= 1:
+            grams = [p.T @ p for p in pieces]
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                grams = list(pool.map(lambda p: p.T @ p, pieces))
+    total = np.zeros((z.shape[1], z.shape[1]))
+    for g in grams:
+        total += g
+    return total
+
+
+def _class_grams(zs: np.ndarray, present, starts, counts) -> list:
+    """Per-class Grams ``z_c.T @ z_c`` (input dtype) of class-sorted rows, classes spread over the thread pool."""
+    slices = [zs[r0:r0 + counts[c]] for c, r0 in zip(present, starts)]
+    workers = min(get_num_threads(), len(slices)) if zs.shape[0] >= PART_ROWS else 1
+    with threadpool_limits(1):
+        if workers <= 1:
+            return [p.T @ p for p in slices]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(lambda p: p.T @ p, slices))
 
 
 def default_chunk_rows(num_features: int, itemsize: int = 4) -> int:
@@ -122,16 +159,13 @@ class FeatureStats:
                 self.class_squares[t, present] += np.add.reduceat(z2, starts, axis=0)
             if self.class_scatter:
                 total = np.zeros((self.num_features, self.num_features)) if t == 0 else None
-                with threadpool_limits(1):  # many small products: threads would only spin-wait
-                    for c, r0 in zip(present, starts):
-                        zc = zs[r0:r0 + counts[c]]
-                        g = zc.T @ zc
-                        self.class_grams[t, c] += g
-                        if total is not None:
-                            total += g
+                for c, g in zip(present, _class_grams(zs, present, starts, counts)):
+                    self.class_grams[t, c] += g
+                    if total is not None:
+                        total += g
                 if t == 0:  # the classes of one target partition the rows: their Grams sum to the total
                     gram_from_classes = total
-        self.gram += (z.T @ z) if gram_from_classes is None else gram_from_classes
+        self.gram += _gram(z) if gram_from_classes is None else gram_from_classes
         return self
 
     def merge(self, other: "FeatureStats") -> "FeatureStats":
