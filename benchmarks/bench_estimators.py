@@ -4,7 +4,8 @@ Data: N x F float32 features in memory (class means + correlated noise), C class
 
 Contenders (correctness checked first, then timed; each timed call is one run, best of ``--repeats``):
 - NumPy ``X.T @ X`` on the float32 features (BLAS syrk): the time unit of the first target
-  (all estimators from one pass <= 2.5x of it);
+  (all estimators from one pass <= 2.5x of it), with numpy's default BLAS threads and with one thread (on a
+  loaded machine multi-threaded BLAS spin-waits, so both are shown);
 - ``transferability_report(X, y)``: hscore, logme, transrate, gbc, sfda from one pass of statistics
   (SFDA reads the features twice more: its ConfMix step and its score are per sample);
 - each estimator called alone (its own pass);
@@ -98,7 +99,12 @@ def main():
 
     rows = []
     t_gram, m_gram, _ = measure(lambda: x.T @ x, args.repeats)
-    rows.append(("numpy X.T @ X (float32)", t_gram, m_gram))
+    rows.append(("numpy X.T @ X (float32, default BLAS threads)", t_gram, m_gram))
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        t1, m1, _ = measure(lambda: x.T @ x, args.repeats)
+    rows.append(("numpy X.T @ X (float32, one BLAS thread)", t1, m1))
     t_rep, m_rep, report = measure(lambda: transferability_report(x, y), args.repeats)
     rows.append(("transferability_report (5 estimators, one pass)", t_rep, m_rep))
     if not args.skip_singles:

@@ -401,13 +401,10 @@ def _softmax(s: np.ndarray) -> np.ndarray:
 
 
 def _class_sums(v: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
-    """Row sums of ``v`` per class code in [0, k) (k, F), by a stable sort and ``reduceat``."""
-    counts = np.bincount(codes, minlength=k)
-    present = np.flatnonzero(counts)
-    out = np.zeros((k, v.shape[1]))
-    starts = np.concatenate(([0], np.cumsum(counts)))[present]
-    out[present] = np.add.reduceat(v[np.argsort(codes, kind="stable")], starts, axis=0)
-    return out
+    """Row sums of ``v`` per class code in [0, k) (k, F), by a stable sort and contiguous slices."""
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=k))))
+    vs = v[np.argsort(codes, kind="stable")]
+    return np.stack([vs[a:b].sum(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
 
 
 def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: int, log: bool) -> float:
@@ -463,7 +460,9 @@ def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: 
 
 
 def _sfda_from_stats(x, y, st: FeatureStats, step: int, log: bool) -> np.ndarray:
-    return np.array([_sfda_target(x, y[:, t], st, t, step, log) for t in range(st.num_targets)])
+    # (rows x F) @ (F x K) products and F x F solves: one BLAS thread (the Grams use the tasklens pool)
+    with _one_thread():
+        return np.array([_sfda_target(x, y[:, t], st, t, step, log) for t in range(st.num_targets)])
 
 
 def sfda(features, labels, *, log: bool = False, chunk_rows: int | None = None):

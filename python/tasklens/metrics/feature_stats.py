@@ -153,10 +153,11 @@ class FeatureStats:
             zs = z[order]
             present = np.flatnonzero(counts)
             starts = np.concatenate(([0], np.cumsum(counts)))[present]
-            self.class_sums[t, present] += np.add.reduceat(zs, starts, axis=0, dtype=np.float64)
-            if self.squares:
-                z2 = np.square(zs, dtype=np.float64)
-                self.class_squares[t, present] += np.add.reduceat(z2, starts, axis=0)
+            for c, r0 in zip(present, starts):  # contiguous slices: far faster than reduceat
+                zc = zs[r0:r0 + counts[c]]
+                self.class_sums[t, c] += zc.sum(axis=0, dtype=np.float64)
+                if self.squares:
+                    self.class_squares[t, c] += np.square(zc, dtype=np.float64).sum(axis=0)
             if self.class_scatter:
                 total = np.zeros((self.num_features, self.num_features)) if t == 0 else None
                 for c, g in zip(present, _class_grams(zs, present, starts, counts)):
