@@ -136,6 +136,9 @@ class FeatureStats:
         if x.shape[1] != self.num_features or y.shape != (rows, self.num_targets):
             raise ValueError(f"features/labels: expected ({rows}, {self.num_features}) and ({rows}, "
                              f"{self.num_targets}), got {describe(x)} and {describe(y)}")
+        if y.min() < 0 or y.max() >= self.num_classes:
+            raise ValueError(f"labels: class codes must lie in [0, {self.num_classes}), found {y.min()}..{y.max()} "
+                             f"({describe(y)})")
         if x.dtype == np.float32:
             self.dtype = "float32"
         if self.shift is None:
