@@ -85,11 +85,11 @@ def _eigh(a: np.ndarray):
 
 
 def _logdet_pd(a: np.ndarray) -> float:
-    """log det of a symmetric positive definite matrix by Cholesky."""
+    """log det of a symmetric positive definite matrix by Cholesky (overwrites ``a``; reads one triangle)."""
     from scipy.linalg import cholesky
 
-    with _one_thread():
-        chol = cholesky(a, lower=True, overwrite_a=True, check_finite=False)
+    with _one_thread():  # a.T is Fortran-ordered: factorised in place, no copy
+        chol = cholesky(a.T, lower=False, overwrite_a=True, check_finite=False)
     return 2.0 * float(np.log(np.diagonal(chol)).sum())
 
 
@@ -254,17 +254,23 @@ def logme(features, labels, *, rtol: float | None = None, chunk_rows: int | None
 
 def _transrate_from_stats(st: FeatureStats, eps: float) -> np.ndarray:
     n, f = float(st.n), st.num_features
-    eye = np.eye(f)
-    rate = 0.5 * _logdet_pd(eye + st.scatter() / (n * eps))
+    a = st.scatter() / (n * eps)
+    a.flat[:: f + 1] += 1.0
+    rate = 0.5 * _logdet_pd(a)
     d = st.centre()
     out = np.empty(st.num_targets)
     for t in range(st.num_targets):
         counts = st.class_counts[t]
         rates = []
         for c in np.flatnonzero(counts):
+            # Z_c^T Z_c = G_c - d cs^T - cs d^T + n_c d d^T = G_c - [d, cs - n_c d] [cs, d]^T: one rank-2
+            # product (d = mean - shift, cs the class sum about the shift); the Cholesky reads one triangle
             cs = st.class_sums[t, c]
-            g = st.class_grams[t, c] - np.outer(cs, d) - np.outer(d, cs) + counts[c] * np.outer(d, d)
-            rates.append(0.5 * _logdet_pd(eye + (g + g.T) / (2.0 * counts[c] * eps)))
+            scale = 1.0 / (counts[c] * eps)
+            a = st.class_grams[t, c] * scale
+            a -= (np.stack([d, cs - counts[c] * d], axis=1) * scale) @ np.stack([cs, d])
+            a.flat[:: f + 1] += 1.0
+            rates.append(0.5 * _logdet_pd(a))
         out[t] = rate - float(np.mean(rates))
     return out
 
@@ -556,7 +562,7 @@ def transferability_report(features, labels, metrics=("hscore", "logme", "transr
         raise ValueError("metrics: expected at least one estimator name")
     x, y, c, multi, be = _prepare(features, labels)
     step = _chunk_rows(x, chunk_rows)
-    st = _collect(x, y, c, squares="gbc" in metrics, class_scatter="transrate" in metrics, chunk_rows=step)
+    st = _collect(x, y, c, squares="gbc" in metrics, class_scatter="transrate" in metrics, chunk_rows=chunk_rows)
     compute = {
         "hscore": lambda: _hscore_from_stats(st),
         "logme": lambda: _logme_from_stats(st),

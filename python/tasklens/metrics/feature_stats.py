@@ -121,7 +121,8 @@ class FeatureStats:
         self.dtype = "float64"  # narrowest input dtype seen (sets default tolerances)
         self.shift: np.ndarray | None = None
         self.sum = np.zeros(f)
-        self.gram = np.zeros((f, f))
+        self._gram = np.zeros((f, f)) if not class_scatter else None  # else: the sum of target 0's class Grams
+        self._gram_cache = None
         self.class_counts = np.zeros((t, c))
         self.class_sums = np.zeros((t, c, f))
         self.class_squares = np.zeros((t, c, f)) if squares else None
@@ -147,7 +148,6 @@ class FeatureStats:
         z = x - self.shift.astype(x.dtype)
         self.n += rows
         self.sum += z.sum(axis=0, dtype=np.float64)
-        gram_from_classes = None
         for t in range(self.num_targets):
             yt = y[:, t]
             counts = np.bincount(yt, minlength=self.num_classes)
@@ -162,14 +162,12 @@ class FeatureStats:
                 if self.squares:
                     self.class_squares[t, c] += np.square(zc, dtype=np.float64).sum(axis=0)
             if self.class_scatter:
-                total = np.zeros((self.num_features, self.num_features)) if t == 0 else None
                 for c, g in zip(present, _class_grams(zs, present, starts, counts)):
                     self.class_grams[t, c] += g
-                    if total is not None:
-                        total += g
-                if t == 0:  # the classes of one target partition the rows: their Grams sum to the total
-                    gram_from_classes = total
-        self.gram += _gram(z) if gram_from_classes is None else gram_from_classes
+        if self.class_scatter:
+            self._gram_cache = None
+        else:
+            self._gram += _gram(z)
         return self
 
     def merge(self, other: "FeatureStats") -> "FeatureStats":
@@ -185,10 +183,13 @@ class FeatureStats:
         if self.n == 0:
             self.__dict__.update({k: (v.copy() if isinstance(v, np.ndarray) else v)
                                   for k, v in other.__dict__.items()})
+            self._gram_cache = None
             return self
         d = other.shift - self.shift
         n, s = other.n, other.sum
-        self.gram += other.gram + np.outer(s, d) + np.outer(d, s) + n * np.outer(d, d)
+        if not self.class_scatter:
+            self._gram += other.gram + np.outer(s, d) + np.outer(d, s) + n * np.outer(d, d)
+        self._gram_cache = None
         self.sum += s + n * d
         cnt = other.class_counts[..., None]
         if self.squares:
@@ -205,6 +206,16 @@ class FeatureStats:
         return self
 
     # ------------------------------------------------------------------------------------------ derived
+    @property
+    def gram(self) -> np.ndarray:
+        """``sum_i (x_i - s)(x_i - s)^T`` (F, F). With per-class Grams it is not accumulated separately: the
+        classes of one target partition the rows, so it is the sum of target 0's class Grams (cached)."""
+        if not self.class_scatter:
+            return self._gram
+        if self._gram_cache is None:
+            self._gram_cache = self.class_grams[0].sum(axis=0)
+        return self._gram_cache
+
     def centre(self) -> np.ndarray:
         """``mean - shift`` (F,)."""
         return self.sum / self.n
