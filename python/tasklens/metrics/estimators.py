@@ -18,9 +18,12 @@ are ignored (as ``np.unique`` does in the authors' code).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .._dispatch import backend_of, to_host
+from .._threads import get_num_threads
 from .._validation import check_array, check_int, check_labels, check_positive, check_scalar, describe
 from .feature_stats import FeatureStats, _gram, default_chunk_rows
 from .hscore import hscore_from_state
@@ -53,14 +56,22 @@ def _chunk_rows(x, chunk_rows):
 def _collect(x, y, num_classes, *, squares=False, class_scatter=False, chunk_rows=None) -> FeatureStats:
     """One chunked pass over (x, y) into a FeatureStats.
 
-    With per-class Grams and the default chunking, a chunk holds at least ``160 C`` rows: every chunk adds
-    C Grams of F x F to the totals (``16 C F^2`` bytes of memory traffic), so a chunk needs about 160 rows per
-    class for its ``rows F^2`` multiply-adds to dominate that traffic.
+    With per-class Grams and the default chunking, the pass is class-major: the rows of each class of the first
+    target are gathered in chunks of up to ``chunk_rows``, so every chunk adds one large Gram product to one
+    class (chunks in row order would add C thin products of F x F per chunk, memory-bound: 47 s instead of
+    the Gram's 7 s measured for N = 100,000, F = 2048, C = 100). The statistics are sums, so the row order
+    changes only the rounding.
     """
     st = FeatureStats(x.shape[1], num_classes, y.shape[1], squares=squares, class_scatter=class_scatter)
     step = _chunk_rows(x, chunk_rows)
     if class_scatter and chunk_rows is None:
-        step = max(step, 160 * num_classes)
+        order = np.argsort(y[:, 0], kind="stable")
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(y[:, 0], minlength=num_classes))))
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            for r0 in range(a, b, step):
+                rows = order[r0:min(b, r0 + step)]
+                st.update(np.ascontiguousarray(x[rows]), y[rows])
+        return st
     for r0 in range(0, x.shape[0], step):
         st.update(np.ascontiguousarray(x[r0:r0 + step]), y[r0:r0 + step])
     return st
@@ -258,19 +269,28 @@ def _transrate_from_stats(st: FeatureStats, eps: float) -> np.ndarray:
     a.flat[:: f + 1] += 1.0
     rate = 0.5 * _logdet_pd(a)
     d = st.centre()
+
+    def class_rate(t: int, c: int) -> float:
+        # Z_c^T Z_c = G_c - d cs^T - cs d^T + n_c d d^T = G_c - [d, cs - n_c d] [cs, d]^T: one rank-2
+        # product (d = mean - shift, cs the class sum about the shift); the Cholesky reads one triangle
+        n_c = st.class_counts[t, c]
+        cs = st.class_sums[t, c]
+        scale = 1.0 / (n_c * eps)
+        a = st.class_grams[t, c] * scale
+        a -= (np.stack([d, cs - n_c * d], axis=1) * scale) @ np.stack([cs, d])
+        a.flat[:: f + 1] += 1.0
+        return 0.5 * _logdet_pd(a)
+
     out = np.empty(st.num_targets)
+    workers = get_num_threads()
     for t in range(st.num_targets):
-        counts = st.class_counts[t]
-        rates = []
-        for c in np.flatnonzero(counts):
-            # Z_c^T Z_c = G_c - d cs^T - cs d^T + n_c d d^T = G_c - [d, cs - n_c d] [cs, d]^T: one rank-2
-            # product (d = mean - shift, cs the class sum about the shift); the Cholesky reads one triangle
-            cs = st.class_sums[t, c]
-            scale = 1.0 / (counts[c] * eps)
-            a = st.class_grams[t, c] * scale
-            a -= (np.stack([d, cs - counts[c] * d], axis=1) * scale) @ np.stack([cs, d])
-            a.flat[:: f + 1] += 1.0
-            rates.append(0.5 * _logdet_pd(a))
+        classes = np.flatnonzero(st.class_counts[t]).tolist()
+        with _one_thread():  # one factorisation per worker thread, each on one BLAS thread
+            if workers > 1 and len(classes) > 1:
+                with ThreadPoolExecutor(min(workers, len(classes))) as pool:
+                    rates = list(pool.map(lambda c: class_rate(t, c), classes))
+            else:
+                rates = [class_rate(t, c) for c in classes]
         out[t] = rate - float(np.mean(rates))
     return out
 
