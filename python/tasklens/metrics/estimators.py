@@ -426,13 +426,6 @@ def _softmax(s: np.ndarray) -> np.ndarray:
     return s
 
 
-def _class_sums(v: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
-    """Row sums of ``v`` per class code in [0, k) (k, F), by a stable sort and contiguous slices."""
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=k))))
-    vs = v[np.argsort(codes, kind="stable")]
-    return np.stack([vs[a:b].sum(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
-
-
 def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: int, log: bool) -> float:
     counts_all = st.class_counts[t]
     present = np.flatnonzero(counts_all)
@@ -462,11 +455,16 @@ def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: 
         prob = _softmax(_softmax(z @ coef.T + icpt))  # the code's "soften" step: softmax of the posteriors
         pc = prob[np.arange(z.shape[0]), yc]
         p[r0:r0 + step] = pc
-        z *= pc[:, None]  # p_i z_i
-        wgram += _gram(z.astype(x.dtype, copy=False))  # its Gram in the input dtype, summed in float64
-        a += _class_sums(z, yc, k)
-        z *= (1.0 - pc)[:, None]
-        u += _class_sums(z, yc, k)
+        order = np.argsort(yc, kind="stable")  # class-sorted p_i z_i: per-class sums are contiguous slices
+        pz = z[order]
+        ps = pc[order]
+        pz *= ps[:, None]
+        wgram += _gram(pz.astype(x.dtype, copy=False))  # its Gram in the input dtype, summed in float64
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(yc, minlength=k))))
+        for c in range(k):
+            sl = slice(bounds[c], bounds[c + 1])
+            a[c] += pz[sl].sum(axis=0)
+            u[c] += (1.0 - ps[sl]) @ pz[sl]
         b += np.bincount(yc, weights=1.0 - pc, minlength=k)
         w += np.bincount(yc, weights=(1.0 - pc) ** 2, minlength=k)
     means2 = (a + b[:, None] * others) / counts[:, None]
