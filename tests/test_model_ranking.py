@@ -76,6 +76,18 @@ def test_rank_models_orders_by_the_estimator():
     assert [n for n, _ in rank_models(models, y, metric="hscore")][:2] == ["strong", "weak"]
 
 
+def test_output_rule_numpy_and_torch():
+    torch = pytest.importorskip("torch")
+    a, b = np.array([0.1, 0.5, 0.3, 0.9]), np.array([60.0, 70.0, 80.0, 90.0])
+    for fn in (weighted_kendall_tau, pearson, relative_top_k_accuracy):
+        assert type(fn(a, b)) is float
+        for dtype in (torch.float32, torch.float64):
+            out = fn(torch.tensor(a, dtype=dtype), torch.tensor(b, dtype=dtype))
+            assert isinstance(out, torch.Tensor) and out.ndim == 0 and out.dtype == torch.float64
+            assert float(out) == pytest.approx(fn(a.astype(np.float32) if dtype == torch.float32 else a,
+                                                  b.astype(np.float32) if dtype == torch.float32 else b))
+
+
 def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="accuracies: expected the same length as scores"):
         weighted_kendall_tau([1.0, 2.0, 3.0], [1.0, 2.0])

@@ -6,7 +6,8 @@
 - :func:`pearson`, :func:`relative_top_k_accuracy`; Kendall's tau-b is :func:`tasklens.metrics.kendall_tau`.
 
 Every measure takes two score vectors of equal length (estimator scores, fine-tuned accuracies), higher = better,
-and returns a Python float.
+and returns a Python float (numpy input) or a 0-d float64 tensor (torch input), the output rule of
+:mod:`tasklens._dispatch`. :func:`rank_models` returns (name, Python float) pairs whatever the features' kind.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .._dispatch import to_host
+from .._dispatch import backend_of, to_host
 from .._validation import check_array, check_int, describe
 from . import estimators, leep
 
@@ -25,13 +26,14 @@ _FEATURE_ESTIMATORS = ("hscore", "logme", "transrate", "gbc", "sfda", "nleep")
 
 
 def _pair(a, b, name_a: str, name_b: str):
-    a = np.asarray(to_host(check_array(a, name_a, ndim=1)), dtype=np.float64)
-    b = np.asarray(to_host(check_array(b, name_b, ndim=1)), dtype=np.float64)
+    a = check_array(a, name_a, ndim=1)
+    b = check_array(b, name_b, ndim=1)
+    be = backend_of(**{name_a: a, name_b: b})
     if a.shape != b.shape:
         raise ValueError(f"{name_b}: expected the same length as {name_a} ({a.shape[0]}), got {describe(b)}")
     if a.shape[0] < 2:
         raise ValueError(f"{name_a}: need at least 2 items to compare rankings, got {describe(a)}")
-    return a, b
+    return np.asarray(to_host(a), dtype=np.float64), np.asarray(to_host(b), dtype=np.float64), be
 
 
 def _weighted_tau_ranked(x: np.ndarray, y: np.ndarray) -> float:
@@ -68,8 +70,8 @@ def weighted_kendall_tau(scores, accuracies) -> float:
     >>> weighted_kendall_tau([0.1, 0.4, 0.3, 0.9], [70.0, 80.0, 75.0, 91.0])
     1.0
     """
-    x, y = _pair(scores, accuracies, "scores", "accuracies")
-    return (_weighted_tau_ranked(x, y) + _weighted_tau_ranked(y, x)) / 2.0
+    x, y, be = _pair(scores, accuracies, "scores", "accuracies")
+    return be.out((_weighted_tau_ranked(x, y) + _weighted_tau_ranked(y, x)) / 2.0)
 
 
 def pearson(scores, accuracies) -> float:
@@ -81,11 +83,11 @@ def pearson(scores, accuracies) -> float:
     >>> pearson([1.0, 2.0, 3.0], [2.0, 4.0, 6.5]) > 0.99
     True
     """
-    x, y = _pair(scores, accuracies, "scores", "accuracies")
+    x, y, be = _pair(scores, accuracies, "scores", "accuracies")
     x = x - x.mean()
     y = y - y.mean()
     denom = np.sqrt((x @ x) * (y @ y))
-    return float(x @ y / denom) if denom > 0 else float("nan")
+    return be.out(float(x @ y / denom) if denom > 0 else float("nan"))
 
 
 def relative_top_k_accuracy(scores, accuracies, k: int = 1) -> float:
@@ -102,13 +104,13 @@ def relative_top_k_accuracy(scores, accuracies, k: int = 1) -> float:
     >>> relative_top_k_accuracy([0.9, 0.5, 0.1], [80.0, 90.0, 60.0], k=2)
     1.0
     """
-    x, y = _pair(scores, accuracies, "scores", "accuracies")
+    x, y, be = _pair(scores, accuracies, "scores", "accuracies")
     k = check_int(k, "k", min=1, max=x.size)
     best = y.max()
     if best <= 0:
         raise ValueError(f"accuracies: the best accuracy must be positive, got {best:g}")
     top = np.argsort(-x, kind="stable")[:k]
-    return float(y[top].max() / best)
+    return be.out(float(y[top].max() / best))
 
 
 def rank_models(models: Mapping[str, object], labels, metric: str | Callable = "logme", **kwargs):
