@@ -10,6 +10,9 @@ from .transfer import rank_source_pairs, rank_sources, select_source, transferab
 from .pixelwise import PixelwiseHScore, pixelwise_hscore, quantize_palette
 from .ranking import dcg_score, kendall_tau, ndcg_score, rankdata, spearman, top_k_agreement
 from .clustering import TaskClustering, cluster_tasks, plot_dendrogram
+from .estimators import gbc, logme, sfda, transferability_report, transrate
+from .leep import leep, nce, nleep
+from .model_ranking import pearson, rank_models, relative_top_k_accuracy, weighted_kendall_tau
 
 __all__ = [
     "hscore",
@@ -31,4 +34,16 @@ __all__ = [
     "cluster_tasks",
     "plot_dendrogram",
     "TaskClustering",
+    "logme",
+    "leep",
+    "nce",
+    "nleep",
+    "transrate",
+    "gbc",
+    "sfda",
+    "transferability_report",
+    "rank_models",
+    "weighted_kendall_tau",
+    "pearson",
+    "relative_top_k_accuracy",
 ]
