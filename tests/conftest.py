@@ -55,3 +55,14 @@ def threads():
 
     yield tasklens.set_num_threads
     tasklens.set_num_threads(None)
+
+
+def subprocess_env(**extra: str) -> dict:
+    """Environment for a child Python that imports the same tasklens as this process (installed or in the tree)."""
+    import os
+
+    import tasklens
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(tasklens.__file__)))
+    paths = [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), **extra)

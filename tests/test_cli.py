@@ -19,6 +19,8 @@ import tasklens
 from tasklens.cli import build_parser, main
 from tasklens.metrics import hscore
 
+from conftest import subprocess_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -542,8 +544,7 @@ def test_unexpected_errors_are_one_line_unless_debugging(capsys, monkeypatch):
 def test_console_exit_codes_without_traceback(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((3, 2)))
     (tmp_path / "t.npy").write_bytes(b"\x93NUMPY garbage")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (os.path.join(ROOT, "python"),
-                                                                  os.environ.get("PYTHONPATH")) if p))
+    env = subprocess_env()
     env.pop("TASKLENS_DEBUG", None)
     code = ("import sys; from tasklens.cli import main; "
             "sys.exit(main(sys.argv[1:]))")

@@ -178,3 +178,22 @@ def test_task2box(kind, dtype, rng):
     check(model.containment(Xk), kind, dtype)
     baseline = AsymmetricCosine().fit(X, R, tr, va)
     check(baseline.score(Xk), kind, dtype)  # baselines score in the input's dtype, like the boxes
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_estimators(kind, dtype, rng):
+    x, y = _features(rng, n=150, f=5, c=3, dtype=dtype)
+    X, Y = convert(x, kind), convert(y, kind)
+    for fn in (metrics.logme, metrics.transrate, metrics.gbc, metrics.sfda):
+        check(fn(X, Y), kind, "float64", scalar=True)
+    check(metrics.nleep(X, Y, n_components=2), kind, "float64", scalar=True)
+    Y2 = convert(np.stack([y, (y + 1) % 3], axis=1), kind)
+    check(metrics.logme(X, Y2), kind, "float64")
+    probs = rng.dirichlet(np.ones(4), size=x.shape[0])
+    check(metrics.leep(convert(probs, kind), Y), kind, "float64", scalar=True)
+    check(metrics.nce(convert(rng.integers(0, 4, x.shape[0]), kind), Y), kind, "float64", scalar=True)
+    for name, value in metrics.transferability_report(X, Y).items():
+        check(value, kind, "float64", scalar=True)
+    a, b = convert(rng.normal(size=9), kind), convert(rng.normal(size=9), kind)
+    for fn in (metrics.weighted_kendall_tau, metrics.pearson, metrics.relative_top_k_accuracy):
+        check(fn(a, b), kind, "float64", scalar=True)

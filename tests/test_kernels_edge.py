@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
-PYTHON_DIR = os.path.join(os.path.dirname(__file__), "..", "python")
+from conftest import subprocess_env
 
 
 def test_dense_containment_backward_with_no_rows_of_a():
@@ -24,6 +23,6 @@ for dt in (torch.float32, torch.float64):
         assert all(x.shape == y.shape and float(x.abs().sum()) == 0.0 for x, y in zip(g, (*a, *b)))
 print("ok")
 """
-    env = dict(os.environ, PYTHONPATH=PYTHON_DIR)
+    env = subprocess_env()
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0 and res.stdout.strip() == "ok", (res.returncode, res.stderr[-2000:])

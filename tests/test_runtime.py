@@ -11,7 +11,8 @@ import pytest
 import tasklens
 from tasklens._info import gpu_status
 
-PYTHON_DIR = os.path.join(os.path.dirname(__file__), "..", "python")
+from conftest import subprocess_env
+
 
 
 @pytest.mark.parametrize("bad, err", [(2 ** 40, ValueError), (-1, ValueError), (2.5, TypeError), ("4", TypeError),
@@ -34,7 +35,7 @@ def test_set_num_threads_bounds(threads):
 
 
 def _threads_in_child(value):
-    env = dict(os.environ, TASKLENS_NUM_THREADS=value, PYTHONPATH=PYTHON_DIR)
+    env = subprocess_env(TASKLENS_NUM_THREADS=value)
     code = "import tasklens; print(tasklens.get_num_threads())"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
 
@@ -56,7 +57,7 @@ def test_good_thread_environment_variable_is_used_quietly():
 
 
 def test_bad_thread_environment_variable_is_an_error_under_warnings_as_errors():
-    env = dict(os.environ, TASKLENS_NUM_THREADS="abc", PYTHONPATH=PYTHON_DIR)
+    env = subprocess_env(TASKLENS_NUM_THREADS="abc")
     res = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c",
                           "import tasklens; tasklens.get_num_threads()"], capture_output=True, text=True, env=env)
     assert res.returncode != 0 and "TASKLENS_NUM_THREADS='abc'" in res.stderr
