@@ -227,6 +227,7 @@ def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",)
             run_ray(catalog, todo, b, params, out_dir, run, ray_address, max_in_flight)
     finally:
         run.close()
+    _clear_outputs(out_dir, tiles=False)  # half files of tasks that died (all tasks have finished now)
     seconds = time.perf_counter() - t0
     return {"out_dir": out_dir, "datasets": m, "pairs": m * m, "tile": b, "tiles": run.total,
             "tiles_run": len(todo), "tiles_skipped": run.total - len(todo), "seconds": seconds,
