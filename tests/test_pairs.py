@@ -66,6 +66,18 @@ def test_tiles_of_every_shape_equal_the_matrix(m, tile, metric, rng, tmp_path):
     assert all(table[c].dtype == np.float64 for c in ("target_to_source", "source_to_target", "symmetric"))
 
 
+def test_workers_and_threads_give_identical_results(rng, tmp_path, threads):
+    data = make_data(rng, 7)
+    score_pairs(data, tmp_path / "one", sample=None, tile=2, workers=1)
+    expect = read_pairs(tmp_path / "one")
+    threads(1)
+    score_pairs(data, tmp_path / "t1", sample=None, tile=2, workers=1)
+    threads(None)
+    score_pairs(data, tmp_path / "three", sample=None, tile=2, workers=3)
+    pd.testing.assert_frame_equal(read_pairs(tmp_path / "t1"), expect)
+    pd.testing.assert_frame_equal(read_pairs(tmp_path / "three"), expect)
+
+
 def test_float64_store_and_emd(rng, tmp_path):
     data = make_data(rng, 4, d=3, sizes=[3, 1, 5, 4], dtype=np.float64)
     score_pairs(data, tmp_path, sample=None, tile=3, scores=("emd", "target_to_source"))
@@ -243,9 +255,12 @@ def test_memory_formula_and_tile_choice(rng, tmp_path):
         choose_tile(10, n, d, 4, 1, 1000)
     data = make_data(rng, 5, sizes=[20] * 5)
     budget = tile_bytes(2, 20, 6, 4, 1) + 1
-    res = score_pairs(data, tmp_path, sample=None, memory_budget=budget)
+    res = score_pairs(data, tmp_path / "a", sample=None, memory_budget=budget, workers=1)
     assert res["tile"] == 2 and res["tiles"] == len(plan(5, 2)) == 6
-    np.testing.assert_array_equal(read_pairs(tmp_path, dense=True), domain_distance_matrix(data))
+    np.testing.assert_array_equal(read_pairs(tmp_path / "a", dense=True), domain_distance_matrix(data))
+    # two concurrent tiles share the budget
+    assert score_pairs(data, tmp_path / "b", sample=None, memory_budget=2 * budget, workers=2)["tile"] == 2
+    assert score_pairs(data, tmp_path / "c", sample=None, memory_budget=2 * budget, workers=1)["tile"] > 2
 
 
 def test_log_line_per_tile_and_progress_bar(rng, tmp_path, caplog, capsys):

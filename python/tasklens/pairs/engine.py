@@ -73,30 +73,61 @@ class _Run:
             self.bar.close()
 
 
-def _run_local(catalog: Catalog, todo, b: int, params: dict, out_dir: str, run: _Run, cache_bytes: int) -> None:
+def _run_local(catalog: Catalog, todo, b: int, params: dict, out_dir: str, run: _Run, cache_bytes: int,
+               workers: int) -> None:
+    """Tiles in order; with ``workers > 1``, that many tiles at once in threads, each on one kernel thread."""
+    import threading
+    from collections import OrderedDict
+
     from .worker import tile_job
 
     m = len(catalog.sources)
     sample, seed = params["sample"], params["seed"]
     total = sum(catalog.rows) * catalog.dim * (4 if catalog.dtype == "float32" else 8)
-    cache: dict[int, tuple] = {}
-    keep_all = total <= cache_bytes
+    keep = len(plan(m, b)) if total <= cache_bytes else 2 * workers + 1  # blocks kept (LRU)
+    cache: OrderedDict = OrderedDict()
+    lock = threading.Lock()
 
     def block(k: int):
-        if k not in cache:
-            if not keep_all:  # keep only the current row block I (and the block being loaded)
-                for old in [c for c in cache if c != current_i]:
-                    del cache[old]
-            cache[k] = load_block(catalog, members(k, b, m), sample, seed)
-        return cache[k]
+        with lock:
+            if k in cache:
+                cache.move_to_end(k)
+                return cache[k]
+            value = cache[k] = load_block(catalog, members(k, b, m), sample, seed)
+            while len(cache) > keep:
+                cache.popitem(last=False)
+            return value
 
-    for i, j in todo:
-        current_i = i
+    def job(i: int, j: int):
         t0 = time.perf_counter()
         bi = block(i)
         bj = None if i == j else block(j)
         rows, size = tile_job(i, j, bi, bj, b, m, params["scores"], params["metric"], out_dir)
-        run.done(i, j, rows, size, time.perf_counter() - t0)
+        return i, j, rows, size, time.perf_counter() - t0
+
+    if workers == 1:
+        for i, j in todo:
+            run.done(*job(i, j))
+        return
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from threadpoolctl import threadpool_limits
+
+    from .._threads import get_num_threads, set_num_threads
+
+    saved = get_num_threads()
+    set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+            queue, pending = list(todo), set()
+            while queue or pending:
+                while queue and len(pending) < workers:
+                    pending.add(pool.submit(job, *queue.pop(0)))
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    run.done(*f.result())
+    finally:
+        set_num_threads(saved)
 
 
 def _clear_outputs(out_dir: str, tiles: bool) -> None:
@@ -112,7 +143,7 @@ def _clear_outputs(out_dir: str, tiles: bool) -> None:
 def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",), metric: str = "euclidean",
                 sample: int | None = 1000, seed: int = 0, tile: int | None = None, memory_budget="4GB",
                 backend: str = "local", ray_address: str | None = None, resume: bool = True,
-                progress: bool | None = None, max_in_flight: int | None = None) -> dict:
+                progress: bool | None = None, max_in_flight: int | None = None, workers: int | None = None) -> dict:
     """Score every ordered pair of datasets of a store and write the scores as Parquet tiles.
 
     Parameters
@@ -143,7 +174,8 @@ def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",)
         ``ray`` runs each tile as a Ray task (see :mod:`tasklens.pairs.ray_backend`); the output directory
         must then be visible to every worker (a shared file system on a cluster).
     ray_address : str, optional
-        Address of a Ray cluster; default: the running Ray runtime, or a new local one.
+        Address of a Ray cluster, used when Ray is not initialised yet (default: a new local runtime); a
+        runtime started by the caller with ``ray.init(...)`` is used as it is.
     resume : bool
         Skip tiles the manifest records as done (their file present with the recorded size). A manifest
         made from other inputs or parameters is refused with an error saying what differs. ``False``
@@ -153,6 +185,11 @@ def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",)
         is also logged at INFO on the ``tasklens.pairs`` logger.
     max_in_flight : int, optional
         Ray backend: tiles submitted at a time (default twice the cluster's CPUs).
+    workers : int, optional
+        Local backend: tiles computed at once, each on one kernel thread; 1 runs one tile at a time on
+        :func:`tasklens.get_num_threads` threads. Default :func:`tasklens.get_num_threads` (tile-level
+        parallelism keeps every core busy when the machine is shared; results are identical). The memory
+        budget is shared: each concurrent tile gets ``memory_budget / workers``.
 
     Returns
     -------
@@ -187,24 +224,30 @@ def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",)
     budget = parse_bytes(memory_budget)
     if max_in_flight is not None:
         _check_int(max_in_flight, "max_in_flight", 1)
+    if workers is None:
+        from .._threads import get_num_threads
+
+        workers = get_num_threads()
+    _check_int(workers, "workers", 1)
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ValueError(f"out_dir: {out_dir!r} exists and is not a directory")
 
     catalog = scan(store, sample, seed)  # validates every dataset before anything is written
     m = len(catalog.sources)
-    old = mf.read_manifest(out_dir) if os.path.isdir(out_dir) else None
+    old = mf.read_manifest(out_dir) if resume and os.path.isdir(out_dir) else None
     if tile is None and resume and old is not None and isinstance(old.get("params", {}).get("tile"), int):
         b = old["params"]["tile"]
     elif tile is None:
         itemsize = 4 if catalog.dtype == "float32" else 8
-        b = choose_tile(m, max(catalog.rows), catalog.dim, itemsize, len(scores), budget)
+        b = choose_tile(m, max(catalog.rows), catalog.dim, itemsize, len(scores),
+                        budget // (workers if backend == "local" else 1))
     else:
         b = tile
     params = {"scores": scores, "metric": metric, "sample": sample, "seed": seed, "tile": b}
     fresh = mf.new_manifest(catalog, params)
     os.makedirs(out_dir, exist_ok=True)
-    if old is not None and resume:
+    if old is not None:
         mf.check_compatible(old, fresh, out_dir)
         _clear_outputs(out_dir, tiles=False)
         fresh["tiles"] = {k: v for k, v in old["tiles"].items()
@@ -220,7 +263,7 @@ def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",)
     t0 = time.perf_counter()
     try:
         if backend == "local":
-            _run_local(catalog, todo, b, params, out_dir, run, budget // 4)
+            _run_local(catalog, todo, b, params, out_dir, run, budget // 4, max(1, min(workers, len(todo))))
         else:
             from .ray_backend import run_ray
 

@@ -1,6 +1,7 @@
 """Ray backend of :func:`tasklens.pairs.score_pairs`: one Ray task per tile.
 
-- ``ray.init(address)`` when an address is given, else the running Ray runtime, else a new local one.
+- The running Ray runtime when ``ray.init`` was already called, else ``ray.init(address=ray_address)``
+  (``None``: a new local runtime).
 - Each block of ``tile`` datasets is loaded by the driver and put in the object store once (``ray.put``),
   when the first tile needing it is submitted, and released when no pending tile needs it; tasks receive
   object references, never arrays by value.
@@ -48,12 +49,8 @@ def run_ray(catalog, todo, b: int, params: dict, out_dir: str, run, ray_address,
         import ray
     except ImportError:
         raise ImportError("backend='ray' needs ray: pip install ray") from None
-    if ray_address is not None:
-        if ray.is_initialized():
-            ray.shutdown()
-        ray.init(address=ray_address)
-    elif not ray.is_initialized():
-        ray.init()
+    if not ray.is_initialized():
+        ray.init(address=ray_address)  # None: a new local runtime
     if max_in_flight is None:
         max_in_flight = max(1, 2 * int(ray.cluster_resources().get("CPU", 1)))
     m = len(catalog.sources)
@@ -71,6 +68,15 @@ def run_ray(catalog, todo, b: int, params: dict, out_dir: str, run, ray_address,
 
     task = _remote()
     pending: dict = {}
+    try:
+        _drive(ray, task, todo, block, pending, uses, refs, b, m, params, out_dir, run, max_in_flight)
+    except BaseException:
+        for ref in pending:  # a failed tile (after retries) or an interrupt: stop the other tiles
+            ray.cancel(ref, force=True)
+        raise
+
+
+def _drive(ray, task, todo, block, pending, uses, refs, b, m, params, out_dir, run, max_in_flight):
     queue = list(todo)
     pos = 0
     while pos < len(queue) or pending:
