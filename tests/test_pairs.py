@@ -87,6 +87,41 @@ def test_float64_store_and_emd(rng, tmp_path):
                                   domain_distance_matrix(data))
 
 
+@pytest.mark.parametrize("variance", [False, True])
+def test_box_containment_from_a_fitted_task2box(variance, rng, tmp_path):
+    pytest.importorskip("torch")
+    from tasklens.task2box import Task2Box, base_representations
+
+    data = make_data(rng, 7, d=3, sizes=[5, 1, 8, 3, 6, 2, 4])
+    base = np.stack([base_representations(x, [np.arange(len(x))], variance=variance)[0] for x in data])
+    relations = np.zeros((7, 7), dtype=bool)
+    relations[[1, 3, 5], [0, 2, 4]] = True
+    mask = ~np.eye(7, dtype=bool)
+    model = Task2Box(box_dim=2, seed=0, epochs=3, hidden=(8,), progress=False).fit(base, relations, mask)
+    score_pairs(data, tmp_path, sample=None, tile=3, scores=("box_containment", "target_to_source"), task2box=model)
+    expect = model.containment(base)  # S[t, s] = vol(z_t ∩ z_s) / vol(z_t), Task2Box Eq. 5
+    got = read_pairs(tmp_path, dense=True, score="box_containment")
+    np.testing.assert_allclose(got, expect, rtol=1e-6, atol=1e-7)
+    assert np.ptp(got) > 0  # not a constant
+    top = read_pairs(tmp_path, top_k=2, score="box_containment")  # the most containing sources first
+    for t in range(7):
+        row = [(-got[t, s], s) for s in range(7) if s != t]
+        assert top[top["target"].astype(int) == t]["source"].astype(int).tolist() == [s for _, s in sorted(row)[:2]]
+    path = model.save(str(tmp_path / "model.pt"))
+    res = score_pairs(data, tmp_path, sample=None, tile=3, scores=("box_containment", "target_to_source"),
+                      task2box=path)
+    assert res["tiles_run"] == 0  # same boxes from the saved model: the run is complete
+    other = Task2Box(box_dim=2, seed=1, epochs=3, hidden=(8,), progress=False).fit(base, relations, mask)
+    with pytest.raises(ValueError, match="parameter task2box"):
+        score_pairs(data, tmp_path, sample=None, tile=3, scores=("box_containment", "target_to_source"),
+                    task2box=other)
+    with pytest.raises(ValueError, match="needs task2box"):
+        score_pairs(data, tmp_path / "x", sample=None, scores=("box_containment",))
+    with pytest.raises(ValueError, match="the model takes"):
+        score_pairs([x[:, :2] for x in data], tmp_path / "y", sample=None, scores=("box_containment",),
+                    task2box=model)
+
+
 def test_transpose_direction_from_one_tile_equals_separate_calls(rng):
     data = make_data(rng, 5, sizes=[4, 1, 7, 3, 9])
     xi, off_i = np.concatenate(data[:2]), np.array([0, 4, 5])

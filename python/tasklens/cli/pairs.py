@@ -16,8 +16,10 @@ def register(sub) -> None:
     p.add_argument("store", help="directory with one .npy/.npz/.parquet file per dataset")
     p.add_argument("--out", required=True, help="output directory (Parquet tiles + manifest.json)")
     p.add_argument("--scores", nargs="+", default=["target_to_source"],
-                   choices=["target_to_source", "source_to_target", "symmetric", "emd"],
-                   help="score columns to write (default: target_to_source)")
+                   choices=["target_to_source", "source_to_target", "symmetric", "emd", "box_containment"],
+                   help="score columns to write (default: target_to_source; box_containment needs --task2box)")
+    p.add_argument("--task2box", default=None,
+                   help="saved Task2Box model (Task2Box.save) giving each dataset a box, for box_containment")
     p.add_argument("--metric", default="euclidean", choices=["euclidean", "sqeuclidean", "cosine"],
                    help="row distance (default: euclidean)")
     p.add_argument("--sample", type=int, default=1000,
@@ -29,6 +31,8 @@ def register(sub) -> None:
     p.add_argument("--backend", default="local", choices=["local", "ray"], help="where tiles run (default local)")
     p.add_argument("--address", default=None,
                    help="Ray cluster address for --backend ray (default: a new local Ray runtime)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local backend: tiles computed at once, one thread each (default: --threads or all cores)")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="skip tiles already done in --out (default: --resume); --no-resume starts over")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -44,7 +48,8 @@ def run(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     res = score_pairs(args.store, args.out, scores=tuple(args.scores), metric=args.metric,
                       sample=args.sample, seed=args.seed, tile=args.tile, memory_budget=args.memory_budget,
-                      backend=args.backend, ray_address=args.address, resume=args.resume, progress=args.progress)
+                      backend=args.backend, ray_address=args.address, resume=args.resume, progress=args.progress,
+                      workers=args.workers, task2box=args.task2box)
     print(f"wrote {res['pairs']} pairs of {res['datasets']} datasets to {res['out_dir']} "
           f"({res['tiles_run']} tiles run, {res['tiles_skipped']} resumed, {res['seconds']:.1f} s)")
     return 0

@@ -73,8 +73,35 @@ class _Run:
             self.bar.close()
 
 
+def _boxes(model, catalog: Catalog):
+    """(lo, hi, geometry kwargs): the Task2Box boxes of every dataset's base representation, (M, k) each."""
+    import numpy as np
+
+    d = catalog.dim
+    if model.in_dim_ == d:
+        base = catalog.base[:, :d]
+    elif model.in_dim_ == 2 * d:
+        base = catalog.base
+    else:
+        raise ValueError(f"task2box: the model takes {model.in_dim_} inputs, but the datasets have d = {d} features "
+                         f"(base representation: d for the mean, 2d for [mean, variance])")
+    lo, hi = model.embed(np.ascontiguousarray(base, dtype=np.float32))
+    return np.ascontiguousarray(lo), np.ascontiguousarray(hi), dict(model.geometry.kwargs())
+
+
+def _boxes_hash(boxes) -> str:
+    import hashlib
+
+    lo, hi, kw = boxes
+    h = hashlib.blake2b(digest_size=16)
+    h.update(lo.tobytes())
+    h.update(hi.tobytes())
+    h.update(repr(sorted(kw.items())).encode())
+    return h.hexdigest()
+
+
 def _run_local(catalog: Catalog, todo, b: int, params: dict, out_dir: str, run: _Run, cache_bytes: int,
-               workers: int) -> None:
+               workers: int, boxes=None) -> None:
     """Tiles in order; with ``workers > 1``, that many tiles at once in threads, each on one kernel thread."""
     import threading
     from collections import OrderedDict
@@ -102,7 +129,7 @@ def _run_local(catalog: Catalog, todo, b: int, params: dict, out_dir: str, run: 
         t0 = time.perf_counter()
         bi = block(i)
         bj = None if i == j else block(j)
-        rows, size = tile_job(i, j, bi, bj, b, m, params["scores"], params["metric"], out_dir)
+        rows, size = tile_job(i, j, bi, bj, b, m, params["scores"], params["metric"], out_dir, boxes)
         return i, j, rows, size, time.perf_counter() - t0
 
     if workers == 1:
@@ -143,7 +170,8 @@ def _clear_outputs(out_dir: str, tiles: bool) -> None:
 def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",), metric: str = "euclidean",
                 sample: int | None = 1000, seed: int = 0, tile: int | None = None, memory_budget="4GB",
                 backend: str = "local", ray_address: str | None = None, resume: bool = True,
-                progress: bool | None = None, max_in_flight: int | None = None, workers: int | None = None) -> dict:
+                progress: bool | None = None, max_in_flight: int | None = None, workers: int | None = None,
+                task2box=None) -> dict:
     """Score every ordered pair of datasets of a store and write the scores as Parquet tiles.
 
     Parameters
@@ -154,9 +182,11 @@ def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",)
     out_dir : str
         Output directory: ``tile-IIIII-JJJJJ.parquet`` files (columns ``target``, ``source`` — dataset
         positions in store order — and one float64 column per score) and ``manifest.json``.
-    scores : sequence of {"target_to_source", "source_to_target", "symmetric", "emd"}
-        ``target_to_source`` is ``D(T|S)`` of Eq. (1) of Factors of Influence (Sect. 3.2); the others are
-        its Table 8 variants (see :func:`tasklens.domain.domain_distance`). Lower means closer.
+    scores : sequence of {"target_to_source", "source_to_target", "symmetric", "emd", "box_containment"}
+        ``target_to_source`` is ``D(T|S)`` of Eq. (1) of Factors of Influence (Sect. 3.2); the next three
+        are its Table 8 variants (see :func:`tasklens.domain.domain_distance`); lower means closer.
+        ``box_containment`` is ``vol(z_T ∩ z_S) / vol(z_T)`` (Task2Box Eq. 5) of the boxes ``task2box``
+        gives each dataset; higher means T is more contained in S.
     metric : {"euclidean", "sqeuclidean", "cosine"}
     sample : int or None
         Rows sampled per dataset with :func:`tasklens.domain.sample_indices` (key: the dataset's name for
@@ -190,6 +220,12 @@ def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",)
         :func:`tasklens.get_num_threads` threads. Default :func:`tasklens.get_num_threads` (tile-level
         parallelism keeps every core busy when the machine is shared; results are identical). The memory
         budget is shared: each concurrent tile gets ``memory_budget / workers``.
+
+    task2box : Task2Box or str, optional
+        A fitted :class:`tasklens.task2box.Task2Box` (or the path of one saved with ``save``), needed for
+        ``box_containment``: each dataset's box is ``task2box.embed`` of the base representation of its
+        sampled rows, the mean (Task2Box Eq. 1) or ``[mean, variance]`` (Eq. 2) to match the model's input
+        size; boxes are computed once, and their hash is part of the manifest's parameters.
 
     Returns
     -------
@@ -233,8 +269,19 @@ def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ValueError(f"out_dir: {out_dir!r} exists and is not a directory")
 
-    catalog = scan(store, sample, seed)  # validates every dataset before anything is written
+    if "box_containment" in scores:
+        if task2box is None:
+            raise ValueError("scores: 'box_containment' needs task2box=<a fitted tasklens.task2box.Task2Box or the "
+                             "path of a saved one>")
+        if isinstance(task2box, (str, os.PathLike)):
+            from ..task2box import Task2Box
+
+            task2box = Task2Box.load(os.fspath(task2box))
+        if getattr(task2box, "net_", None) is None:
+            raise ValueError(f"task2box: expected a fitted Task2Box, got {type(task2box).__name__} (not fitted)")
+    catalog = scan(store, sample, seed, base="box_containment" in scores)  # validates before anything is written
     m = len(catalog.sources)
+    boxes = _boxes(task2box, catalog) if "box_containment" in scores else None
     old = mf.read_manifest(out_dir) if resume and os.path.isdir(out_dir) else None
     if tile is None and resume and old is not None and isinstance(old.get("params", {}).get("tile"), int):
         b = old["params"]["tile"]
@@ -245,6 +292,8 @@ def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",)
     else:
         b = tile
     params = {"scores": scores, "metric": metric, "sample": sample, "seed": seed, "tile": b}
+    if boxes is not None:
+        params["task2box"] = _boxes_hash(boxes)
     fresh = mf.new_manifest(catalog, params)
     os.makedirs(out_dir, exist_ok=True)
     if old is not None:
@@ -263,11 +312,12 @@ def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",)
     t0 = time.perf_counter()
     try:
         if backend == "local":
-            _run_local(catalog, todo, b, params, out_dir, run, budget // 4, max(1, min(workers, len(todo))))
+            _run_local(catalog, todo, b, params, out_dir, run, budget // 4, max(1, min(workers, len(todo))),
+                       boxes)
         else:
             from .ray_backend import run_ray
 
-            run_ray(catalog, todo, b, params, out_dir, run, ray_address, max_in_flight)
+            run_ray(catalog, todo, b, params, out_dir, run, ray_address, max_in_flight, boxes)
     finally:
         run.close()
     _clear_outputs(out_dir, tiles=False)  # half files of tasks that died (all tasks have finished now)

@@ -25,13 +25,13 @@ MAX_RETRIES = 4
 _REMOTE = None
 
 
-def _tile_task(i, j, block_i, block_j, b, m, scores, metric, out_dir):
+def _tile_task(i, j, block_i, block_j, b, m, scores, metric, out_dir, boxes):
     import tasklens
     from tasklens.pairs.worker import tile_job
 
     tasklens.set_num_threads(1)
     t0 = time.perf_counter()
-    rows, size = tile_job(i, j, block_i, block_j, b, m, scores, metric, out_dir)
+    rows, size = tile_job(i, j, block_i, block_j, b, m, scores, metric, out_dir, boxes)
     return i, j, rows, size, time.perf_counter() - t0
 
 
@@ -44,7 +44,7 @@ def _remote():
     return _REMOTE
 
 
-def run_ray(catalog, todo, b: int, params: dict, out_dir: str, run, ray_address, max_in_flight) -> None:
+def run_ray(catalog, todo, b: int, params: dict, out_dir: str, run, ray_address, max_in_flight, boxes=None) -> None:
     try:
         import ray
     except ImportError:
@@ -68,15 +68,16 @@ def run_ray(catalog, todo, b: int, params: dict, out_dir: str, run, ray_address,
 
     task = _remote()
     pending: dict = {}
+    boxes_ref = None if boxes is None else ray.put(boxes)  # (M, k) corners: once, shared by every task
     try:
-        _drive(ray, task, todo, block, pending, uses, refs, b, m, params, out_dir, run, max_in_flight)
+        _drive(ray, task, todo, block, pending, uses, refs, b, m, params, out_dir, run, max_in_flight, boxes_ref)
     except BaseException:
         for ref in pending:  # a failed tile (after retries) or an interrupt: stop the other tiles
             ray.cancel(ref, force=True)
         raise
 
 
-def _drive(ray, task, todo, block, pending, uses, refs, b, m, params, out_dir, run, max_in_flight):
+def _drive(ray, task, todo, block, pending, uses, refs, b, m, params, out_dir, run, max_in_flight, boxes_ref):
     queue = list(todo)
     pos = 0
     while pos < len(queue) or pending:
@@ -84,7 +85,7 @@ def _drive(ray, task, todo, block, pending, uses, refs, b, m, params, out_dir, r
             i, j = queue[pos]
             pos += 1
             ref = task.remote(i, j, block(i), None if i == j else block(j), b, m, params["scores"],
-                              params["metric"], out_dir)
+                              params["metric"], out_dir, boxes_ref)
             pending[ref] = (i, j)
         ready, _ = ray.wait(list(pending), num_returns=1)
         for ref in ready:

@@ -8,7 +8,7 @@ import numpy as np
 
 from .._validation import check_choice
 from . import manifest as mf
-from .tiles import plan
+from .tiles import DISTANCES, plan
 
 
 def _finished(out_dir: str) -> dict:
@@ -36,7 +36,7 @@ def _tiles(out_dir: str, man: dict, columns):
 
 
 def read_pairs(out_dir, *, dense: bool = False, top_k: int | None = None, score: str | None = None,
-               by: str = "target", include_self: bool = False):
+               by: str = "target", include_self: bool = False, largest: bool | None = None):
     """Read the output of :func:`tasklens.pairs.score_pairs`.
 
     Parameters
@@ -47,13 +47,17 @@ def read_pairs(out_dir, *, dense: bool = False, top_k: int | None = None, score:
         like :func:`tasklens.domain.domain_distance_matrix`. Needs M^2 * 8 bytes.
     top_k : int, optional
         Stream the tiles and return, for every target (``by="target"``) its ``top_k`` closest sources, or
-        for every source (``by="source"``) its ``top_k`` closest targets, by ascending ``score`` (ties: the
-        smaller dataset position first). Memory O(M top_k + one tile); the dense matrix is never formed.
+        for every source (``by="source"``) its ``top_k`` closest targets: by ascending ``score`` for the
+        distances, descending for ``box_containment`` (ties: the smaller dataset position first). Memory
+        O(M top_k + one tile); the dense matrix is never formed.
     score : str, optional
         Score column for ``dense`` / ``top_k``; default the run's first score.
     by : {"target", "source"}
     include_self : bool
         ``top_k`` only: also rank a dataset against itself (distance 0); default False.
+    largest : bool, optional
+        ``top_k`` only: rank the largest scores first; default False for distances, True for
+        ``box_containment``.
 
     Returns
     -------
@@ -90,6 +94,7 @@ def read_pairs(out_dir, *, dense: bool = False, top_k: int | None = None, score:
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise ValueError(f"top_k: expected an int >= 1, got {top_k!r}")
         k = int(top_k)
+        sign = -1.0 if (score not in DISTANCES if largest is None else largest) else 1.0
         best_v = np.full((m, k), np.inf)
         best_o = np.full((m, k), m, dtype=np.int64)  # m = no entry yet (sorts last)
         keys_all = np.repeat(np.arange(m, dtype=np.int64), k)
@@ -97,7 +102,7 @@ def read_pairs(out_dir, *, dense: bool = False, top_k: int | None = None, score:
         for t in _tiles(out_dir, man, ["target", "source", score]):
             key = t.column(by).to_numpy().astype(np.int64)
             other = t.column(other_col).to_numpy().astype(np.int64)
-            v = t.column(score).to_numpy()
+            v = sign * t.column(score).to_numpy()
             if not include_self:
                 keep = key != other
                 key, other, v = key[keep], other[keep], v[keep]
@@ -116,7 +121,7 @@ def read_pairs(out_dir, *, dense: bool = False, top_k: int | None = None, score:
         ranks = np.broadcast_to(np.arange(k)[None, :], (m, k))[valid]
         other_codes = best_o[valid]
         tgt, src = (key_codes, other_codes) if by == "target" else (other_codes, key_codes)
-        return pd.DataFrame({"target": names_of(tgt), "source": names_of(src), "score": best_v[valid],
+        return pd.DataFrame({"target": names_of(tgt), "source": names_of(src), "score": sign * best_v[valid],
                              "rank": ranks.astype(np.int64)})
     import pyarrow as pa
 

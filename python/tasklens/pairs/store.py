@@ -159,23 +159,30 @@ class Catalog:
     dim: int
     dtype: str           # "float32" when every dataset is float32, else "float64"
     hashes: list[str]
+    base: np.ndarray | None = None  # (M, d) or (M, 2d) Task2Box base representations, when asked for
 
     @property
     def names(self) -> list[str]:
         return [s.name for s in self.sources]
 
 
-def scan(store, sample: int, seed: int) -> Catalog:
-    """Read every dataset once (one at a time): validate, sample, hash. Nothing is kept in memory."""
+def scan(store, sample: int, seed: int, base: bool = False) -> Catalog:
+    """Read every dataset once (one at a time): validate, sample, hash. With ``base``, the Task2Box base
+    representation ``[mu, sigma^2]`` of the sampled rows (Eq. 1-2) is kept, one (2d,) row per dataset."""
     sources = list_sources(store)
-    rows, hashes, dtypes, d = [], [], set(), None
+    rows, hashes, dtypes, d, reps = [], [], set(), None, []
     for src in sources:
         x = sampled_rows(src, sample, seed, d)
         d = x.shape[1]
         rows.append(x.shape[0])
         dtypes.add(x.dtype.name)
         hashes.append(fingerprint(src, x))
-    return Catalog(sources, rows, int(d), "float32" if dtypes == {"float32"} else "float64", hashes)
+        if base:
+            from ..task2box.data import base_representations
+
+            reps.append(base_representations(x, [np.arange(x.shape[0])], variance=True)[0])
+    return Catalog(sources, rows, int(d), "float32" if dtypes == {"float32"} else "float64", hashes,
+                   np.stack(reps) if reps else None)
 
 
 def load_block(catalog: Catalog, members: Sequence[int], sample: int, seed: int):

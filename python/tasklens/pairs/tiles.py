@@ -14,7 +14,10 @@ Scores (Factors of Influence, Sect. 3.2, Eq. 1 and Table 8), per ordered pair (t
 - ``source_to_target``: ``D(S|T)``,
 - ``symmetric``: ``(D(T|S) + D(S|T)) / 2``,
 - ``emd``: the mean cost of the minimum-cost one-to-one assignment (Table 8; Hungarian algorithm,
-  O(n^3) per unordered pair, computed once per unordered pair).
+  O(n^3) per unordered pair, computed once per unordered pair),
+- ``box_containment``: ``vol(z_T ∩ z_S) / vol(z_T)`` (Task2Box, Daroya et al. CVPR 2024, Eq. 5) of the
+  boxes a fitted Task2Box gives each dataset's base representation (Eq. 1-2); higher = T more contained
+  in S. Both directions of a tile come from the same boxes; O(k) per pair.
 
 Memory of one tile (bytes), for blocks of ``b`` datasets of at most ``n`` sampled rows of ``d`` features
 stored with ``w`` bytes per value (4 for float32, 8 for float64)::
@@ -33,7 +36,8 @@ from typing import Sequence
 
 import numpy as np
 
-SCORES = ("target_to_source", "source_to_target", "symmetric", "emd")
+SCORES = ("target_to_source", "source_to_target", "symmetric", "emd", "box_containment")
+DISTANCES = ("target_to_source", "source_to_target", "symmetric", "emd")  # lower = closer
 GEMM_TILE = 2048
 MAX_SIDE_ROWS = 8192  # automatic tiles stay below this many sampled rows per side (tiles of seconds)
 STATE_BYTES = 112
@@ -114,17 +118,28 @@ def _emd_block(xi, off_i, xj, off_j, metric, same):
 
 def compute_tile(xi: np.ndarray, off_i: np.ndarray, ids_i: Sequence[int], xj: np.ndarray | None,
                  off_j: np.ndarray | None, ids_j: Sequence[int] | None, scores: Sequence[str], metric: str,
-                 gemm_tile: int = GEMM_TILE) -> dict[str, np.ndarray]:
+                 gemm_tile: int = GEMM_TILE, boxes=None) -> dict[str, np.ndarray]:
     """Columns (target, source, scores...) of every ordered pair of one tile.
 
     ``xj is None`` means the diagonal tile (I, I): pairs T, S in I. Otherwise the pairs T in I, S in J come
-    first (row-major), then T in J, S in I; both from the same dot products.
+    first (row-major), then T in J, S in I; both from the same dot products. ``boxes``: ``(lo, hi,
+    geometry kwargs)`` of every dataset (M, k), needed for ``box_containment``.
     """
     from ..domain._kernels import segmented_nearest
 
     same = xj is None
     ids_i = np.asarray(ids_i, dtype=np.int64)
-    need_min = any(s != "emd" for s in scores)
+    need_min = any(s in ("target_to_source", "source_to_target", "symmetric") for s in scores)
+    box = None
+    if "box_containment" in scores:
+        from ..boxes import containment
+
+        lo, hi, kw = boxes
+        a = np.asarray(ids_i)
+        c = a if same else np.asarray(ids_j)
+        box = [np.asarray(containment(lo[a], hi[a], lo[c], hi[c], **kw), dtype=np.float64)]
+        if not same:
+            box.append(np.asarray(containment(lo[c], hi[c], lo[a], hi[a], **kw), dtype=np.float64))
     if same:
         if need_min:
             dist, _ = segmented_nearest(xi, off_i, metric=metric, tile=gemm_tile)
@@ -155,6 +170,8 @@ def compute_tile(xi: np.ndarray, off_i: np.ndarray, ids_i: Sequence[int], xj: np
                 v = bwd  # D(S|T) for target t, source s
             elif s == "symmetric":
                 v = 0.5 * (fwd + bwd)
+            elif s == "box_containment":
+                v = box[k]
             else:
                 v = emd[k]
             cols[s].append(np.ascontiguousarray(v, dtype=np.float64).ravel())

@@ -31,15 +31,15 @@ def _maybe_crash(out_dir: str, path: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def tile_job(i: int, j: int, block_i, block_j, b: int, m: int, scores, metric: str, out_dir: str):
+def tile_job(i: int, j: int, block_i, block_j, b: int, m: int, scores, metric: str, out_dir: str, boxes=None):
     """Compute tile (i, j) from its blocks ``(rows, offsets)`` and write it; returns (pairs, file bytes)."""
     xi, off_i = block_i
     ids_i = np.asarray(members(i, b, m))
     if block_j is None:
-        cols = compute_tile(xi, off_i, ids_i, None, None, None, scores, metric)
+        cols = compute_tile(xi, off_i, ids_i, None, None, None, scores, metric, boxes=boxes)
     else:
         xj, off_j = block_j
-        cols = compute_tile(xi, off_i, ids_i, xj, off_j, np.asarray(members(j, b, m)), scores, metric)
+        cols = compute_tile(xi, off_i, ids_i, xj, off_j, np.asarray(members(j, b, m)), scores, metric, boxes=boxes)
     path = os.path.join(out_dir, mf.tile_name(i, j))
     _maybe_crash(out_dir, path)
     size = mf.write_tile(path, cols)
