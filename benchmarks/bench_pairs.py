@@ -16,12 +16,14 @@ that they finish on the shared CPU); their full time is extrapolated linearly (e
 Results are compared on that subset (relative difference of the off-diagonal entries), and tasklens against a float64 brute force on
 sampled pairs.
 
-Then: resume (a run killed with SIGKILL once half of the tiles are done, restarted with resume=True; its
+tasklens and the peers alternate --repeats times (default 2; per-pair faiss once) and the fastest run of
+each is reported, as the CPU is shared. Then: resume (a run killed with SIGKILL once half of the tiles are done, restarted with resume=True; its
 result must equal the uninterrupted run bit for bit), and the Ray backend with 1 and 2 workers (local Ray
 runtime with num_cpus = workers, one kernel thread per task).
 
 Usage: python benchmarks/bench_pairs.py [--m 1000 --n 100 --d 128] [--threads 2] [--peer-targets 50]
        [--skip-ray] [--skip-resume] [--workdir DIR]
+       python benchmarks/bench_pairs.py --profile-tile    (where one tile's time goes)
 """
 
 from __future__ import annotations
@@ -219,6 +221,43 @@ def resume_run(a, store, out, full_dense):
             "equal_bitwise": equal}
 
 
+def profile_tile(a):
+    """Where one full off-diagonal tile's time goes (cProfile of compute_tile, one thread per kernel)."""
+    import cProfile
+    import pstats
+
+    from tasklens.pairs.tiles import MAX_SIDE_ROWS, compute_tile
+
+    limits = set_threads(a.threads)  # noqa: F841
+    b = MAX_SIDE_ROWS // a.n
+    rng = np.random.default_rng(0)
+
+    def block():
+        x = rng.standard_normal((b * a.n, a.d), dtype=np.float32)
+        x += np.repeat(rng.standard_normal((b, a.d), dtype=np.float32) * 0.5, a.n, axis=0)
+        return x, np.arange(b + 1, dtype=np.int64) * a.n
+
+    (xi, oi), (xj, oj) = block(), block()
+    ids = np.arange(b)
+    compute_tile(xi, oi, ids, xj, oj, ids + b, ["target_to_source"], "euclidean")  # warm-up
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.runcall(compute_tile, xi, oi, ids, xj, oj, ids + b, ["target_to_source"], "euclidean")
+    wall = time.perf_counter() - t0
+    stats = pstats.Stats(prof).stats
+    parts = {}
+    for (file, _, func), (_, _, tottime, _, _) in stats.items():
+        key = {"distance_reduce_rows": "reduce_rows (native)", "distance_reduce_cols": "reduce_cols (native)",
+               "distance_finalize": "finalize (native, float64)", "segmented_nearest": "sgemm + Python loop",
+               "_guard": "error-bound guard"}.get(func.split(".")[-1].rstrip(">").split(" ")[-1])
+        if key:
+            parts[key] = parts.get(key, 0.0) + tottime
+    print(f"one {b} x {b}-dataset tile ({2 * b * b} pairs, {b * a.n} rows per side), {a.threads} threads: "
+          f"{wall:.3f} s")
+    for k, v in sorted(parts.items(), key=lambda kv: -kv[1]):
+        print(f"  {k:28s} {v:7.3f} s  {100 * v / wall:5.1f}%")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--m", type=int, default=1000)
@@ -226,9 +265,12 @@ def main():
     p.add_argument("--d", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--peer-targets", type=int, default=50, help="target datasets the peers are timed on")
+    p.add_argument("--repeats", type=int, default=2, help="alternating runs of tasklens and the peers; best kept")
+    p.add_argument("--peers", default="faiss,torch")
     p.add_argument("--skip-ray", action="store_true")
     p.add_argument("--skip-resume", action="store_true")
     p.add_argument("--workdir", default=None)
+    p.add_argument("--profile-tile", action="store_true", help="only: where one tile's time goes")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--store", default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", default=None, help=argparse.SUPPRESS)
@@ -237,6 +279,9 @@ def main():
     a = p.parse_args()
     if a.child:
         print(json.dumps(CHILDREN[a.child](a)))
+        return
+    if a.profile_tile:
+        profile_tile(a)
         return
     from tasklens.pairs import read_pairs
 
@@ -249,48 +294,71 @@ def main():
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
     res = {}
     out = os.path.join(work, "tasklens")
-    shutil.rmtree(out, ignore_errors=True)
-    res["tasklens"] = run_child("tasklens", store, out, a)
-    res["tasklens"]["tile_costs"] = tile_costs(out)
-    print("tasklens", res["tasklens"], flush=True)
-    dense = read_pairs(out, dense=True)
     data = load_store(store)
-    rng = np.random.default_rng(1)
-    res["tasklens"]["rel_err_vs_float64"] = brute_force_check(data, dense, rng.integers(0, m, size=(30, 2)))
-    for name in ("faiss", "torch"):
-        path = os.path.join(work, f"{name}.npy")
-        r = run_child(name, store, path, a)
-        sub = np.load(path)
-        ref = dense[:a.peer_targets]
-        off = ~np.eye(a.peer_targets, m, dtype=bool)  # off-diagonal: D(T|T) = 0 exactly only for exact methods
-        r["rel_diff_vs_tasklens"] = float(np.max(np.abs(sub - ref)[off] / np.abs(ref)[off]))
-        r["abs_diag_max"] = float(np.max(np.abs(np.diagonal(sub))))
-        r["full_wall_extrapolated"] = r["wall"] * m / a.peer_targets
-        res[name] = r
-        print(name, r, flush=True)
+    dense = None
+
+    def best(old, new):  # best of the repeats (the CPU is shared: the fastest run is the least disturbed)
+        new["walls"] = (old["walls"] if old else []) + [new["wall"]]
+        if old and old["wall"] <= new["wall"]:
+            old["walls"] = new["walls"]
+            return old
+        return new
+
+    # tasklens and the peers alternate, --repeats times, so that they see the same load on a shared machine
+    for rep in range(a.repeats):
+        shutil.rmtree(out, ignore_errors=True)
+        r = run_child("tasklens", store, out, a)
+        r["tile_costs"] = tile_costs(out)
+        r["load"] = os.getloadavg()[0]
+        res["tasklens"] = best(res.get("tasklens"), r)
+        print("tasklens", r, flush=True)
+        if dense is None:
+            dense = read_pairs(out, dense=True)
+            rng = np.random.default_rng(1)
+            res["rel_err_vs_float64"] = brute_force_check(data, dense, rng.integers(0, m, size=(30, 2)))
+        else:
+            assert np.array_equal(read_pairs(out, dense=True), dense)
+        for name in a.peers.split(","):
+            if name == "faiss" and rep > 0:
+                continue  # per-pair faiss is ~20x slower than the others: timed once
+            path = os.path.join(work, f"{name}.npy")
+            r = run_child(name, store, path, a)
+            sub = np.load(path)
+            ref = dense[:a.peer_targets]
+            off = ~np.eye(a.peer_targets, m, dtype=bool)  # off-diagonal: D(T|T) = 0 exactly only for exact methods
+            r["rel_diff_vs_tasklens"] = float(np.max(np.abs(sub - ref)[off] / np.abs(ref)[off]))
+            r["abs_diag_max"] = float(np.max(np.abs(np.diagonal(sub))))
+            r["full_wall_extrapolated"] = r["wall"] * m / a.peer_targets
+            r["load"] = os.getloadavg()[0]
+            res[name] = best(res.get(name), r)
+            print(name, r, flush=True)
     if not a.skip_resume:
         rout = os.path.join(work, "resume")
         shutil.rmtree(rout, ignore_errors=True)
         res["resume"] = resume_run(a, store, rout, dense)
         print("resume", res["resume"], flush=True)
     if not a.skip_ray:
-        for w in (1, 2):
-            rout = os.path.join(work, f"ray{w}")
-            shutil.rmtree(rout, ignore_errors=True)
-            r = run_child("ray", store, rout, a, workers=w)
-            r["tile_costs"] = tile_costs(rout)
-            r["equal_local"] = bool(np.array_equal(read_pairs(rout, dense=True), dense))
-            res[f"ray{w}"] = r
-            print(f"ray {w} worker(s)", r, flush=True)
+        for rep in range(a.repeats):
+            for w in (1, 2):
+                rout = os.path.join(work, f"ray{w}")
+                shutil.rmtree(rout, ignore_errors=True)
+                r = run_child("ray", store, rout, a, workers=w)
+                r["tile_costs"] = tile_costs(rout)
+                r["equal_local"] = bool(np.array_equal(read_pairs(rout, dense=True), dense))
+                r["load"] = os.getloadavg()[0]
+                res[f"ray{w}"] = best(res.get(f"ray{w}"), r)
+                print(f"ray {w} worker(s)", r, flush=True)
 
     t = res["tasklens"]
-    peer = min(res["faiss"]["full_wall_extrapolated"], res["torch"]["full_wall_extrapolated"])
+    peer = min(res[p]["full_wall_extrapolated"] for p in a.peers.split(","))
     print()
     print("| contender | wall (s) | pairs/s | peak RSS growth (MiB) | max rel. diff vs tasklens |")
     print("|---|---|---|---|---|")
     print(f"| tasklens.pairs.score_pairs (tile {t['tile']}, {t['tiles']} tiles) | {t['wall']:.1f} | "
-          f"{t['pairs'] / t['wall']:.0f} | {t['rss_growth_mib']:.0f} | (vs float64: {t['rel_err_vs_float64']:.1e}) |")
+          f"{t['pairs'] / t['wall']:.0f} | {t['rss_growth_mib']:.0f} | (vs float64: {res['rel_err_vs_float64']:.1e}) |")
     for name, label in (("faiss", "faiss-cpu IndexFlatL2 per pair"), ("torch", "torch.cdist row blocks + amin")):
+        if name not in res:
+            continue
         r = res[name]
         print(f"| {label} ({r['pairs']} pairs, extrapolated x{m / a.peer_targets:.0f}) | "
               f"{r['full_wall_extrapolated']:.1f} | {r['pairs'] / r['wall']:.0f} | {r['rss_growth_mib']:.0f} | "
