@@ -169,8 +169,9 @@ def _pythonpath():
 
 
 def tile_costs(out):
-    with open(os.path.join(out, "manifest.json")) as f:
-        man = json.load(f)
+    from tasklens.pairs.manifest import read_manifest
+
+    man = read_manifest(out)
     secs = np.array([v["seconds"] for v in man["tiles"].values()])
     rows = np.array([v["rows"] for v in man["tiles"].values()])
     return {"tiles": len(secs), "median_s": float(np.median(secs)), "max_s": float(secs.max()),
@@ -193,12 +194,12 @@ def resume_run(a, store, out, full_dense):
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONPATH": _pythonpath()})
-    man_path = os.path.join(out, "manifest.json")
+    from tasklens.pairs.manifest import read_manifest
+
     done = total = 0
     while proc.poll() is None:
         try:
-            with open(man_path) as f:
-                man = json.load(f)
+            man = read_manifest(out)
             done = len(man["tiles"])
             b = man["params"]["tile"]
             nb = -(-len(man["inputs"]["names"]) // b)
@@ -207,7 +208,7 @@ def resume_run(a, store, out, full_dense):
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
                 break
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):
             pass
         time.sleep(0.05)
     killed_after = time.perf_counter() - t0

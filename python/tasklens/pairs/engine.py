@@ -56,11 +56,12 @@ class _Run:
                             desc="pairs", file=sys.stderr, smoothing=0.1)
         self.start = time.perf_counter()
         self.pairs_run = 0
+        self.log = mf.TileLog(out_dir)
 
     def done(self, i: int, j: int, rows: int, size: int, seconds: float) -> None:
-        self.man["tiles"][f"{i}-{j}"] = {"file": mf.tile_name(i, j), "rows": rows, "bytes": size,
-                                         "seconds": round(seconds, 4)}
-        mf.write_json(os.path.join(self.out_dir, mf.MANIFEST), self.man)
+        entry = {"file": mf.tile_name(i, j), "rows": rows, "bytes": size, "seconds": round(seconds, 4)}
+        self.man["tiles"][f"{i}-{j}"] = entry
+        self.log.append(f"{i}-{j}", entry)
         self.count += 1
         self.pairs_run += rows
         if self.bar is not None:
@@ -69,6 +70,7 @@ class _Run:
                  seconds, rows / max(seconds, 1e-9))
 
     def close(self) -> None:
+        self.log.close()
         if self.bar is not None:
             self.bar.close()
 
@@ -163,8 +165,9 @@ def _clear_outputs(out_dir: str, tiles: bool) -> None:
     if tiles:
         for path in glob.glob(os.path.join(out_dir, "tile-*.parquet")):
             os.remove(path)
-        if os.path.exists(os.path.join(out_dir, mf.MANIFEST)):
-            os.remove(os.path.join(out_dir, mf.MANIFEST))
+        for name in (mf.MANIFEST, mf.LOG):
+            if os.path.exists(os.path.join(out_dir, name)):
+                os.remove(os.path.join(out_dir, name))
 
 
 def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",), metric: str = "euclidean",
@@ -303,7 +306,7 @@ def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",)
                           if os.path.exists(p := os.path.join(out_dir, v["file"])) and os.path.getsize(p) == v["bytes"]}
     else:
         _clear_outputs(out_dir, tiles=True)
-    mf.write_json(os.path.join(out_dir, mf.MANIFEST), fresh)
+    mf.start_log(out_dir, fresh)
     todo = [(i, j) for i, j in plan(m, b) if f"{i}-{j}" not in fresh["tiles"]]
     est = tile_bytes(b, max(catalog.rows), catalog.dim, 4 if catalog.dtype == "float32" else 8, len(scores))
     log.info("%d datasets, %d pairs, tile %d (%d tiles, %d to run, ~%.1f MiB per tile), backend %s", m, m * m, b,
