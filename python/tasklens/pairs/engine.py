@@ -222,7 +222,8 @@ def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",)
         Local backend: tiles computed at once, each on one kernel thread; 1 runs one tile at a time on
         :func:`tasklens.get_num_threads` threads. Default :func:`tasklens.get_num_threads` (tile-level
         parallelism keeps every core busy when the machine is shared; results are identical). The memory
-        budget is shared: each concurrent tile gets ``memory_budget / workers``.
+        budget is shared: each concurrent tile gets ``memory_budget / workers``. While the tiles run, the
+        process-wide kernel and BLAS thread counts are 1; they are restored afterwards.
 
     task2box : Task2Box or str, optional
         A fitted :class:`tasklens.task2box.Task2Box` (or the path of one saved with ``save``), needed for
