@@ -9,6 +9,8 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasklens.domain import domain_distance, domain_distance_matrix, sample_datasets
 from tasklens.pairs import choose_tile, read_pairs, score_pairs, tile_bytes
@@ -76,6 +78,21 @@ def test_workers_and_threads_give_identical_results(rng, tmp_path, threads):
     score_pairs(data, tmp_path / "three", sample=None, tile=2, workers=3)
     pd.testing.assert_frame_equal(read_pairs(tmp_path / "t1"), expect)
     pd.testing.assert_frame_equal(read_pairs(tmp_path / "three"), expect)
+
+
+@settings(max_examples=15, deadline=None)
+@given(sizes=st.lists(st.integers(1, 12), min_size=1, max_size=9), tile=st.integers(1, 10),
+       d=st.integers(1, 5), seed=st.integers(0, 2 ** 16), metric=st.sampled_from(["euclidean", "sqeuclidean"]))
+def test_property_any_tiling_equals_the_matrix(sizes, tile, d, seed, metric):
+    import tempfile
+
+    rng = np.random.default_rng(seed)
+    data = [np.round(rng.standard_normal((n, d)), 1).astype(np.float32) for n in sizes]  # rounding: exact ties
+    with tempfile.TemporaryDirectory() as out:
+        score_pairs(data, out, sample=None, tile=tile, metric=metric, workers=1)
+        got = read_pairs(out, dense=True)
+    np.testing.assert_array_equal(got, domain_distance_matrix(data, metric=metric))
+    np.testing.assert_allclose(got, ref_matrix(data, metric), rtol=1e-12, atol=1e-12)
 
 
 def test_float64_store_and_emd(rng, tmp_path):
