@@ -71,6 +71,15 @@ def _reset_peak():
     return _status_kib("VmRSS")
 
 
+def _cpu():
+    """CPU seconds (user + system) of this process and its threads: on a shared machine the CPU time a
+    contender needs is steadier than its wall time."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def set_threads(n):
     import tasklens
     from threadpoolctl import threadpool_limits
@@ -86,10 +95,10 @@ def child_tasklens(a):
 
     limits = set_threads(a.threads)  # noqa: F841
     before = _reset_peak()
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     res = score_pairs(a.store, a.out, resume=a.resume, progress=False)
-    wall = time.perf_counter() - t0
-    return {"wall": wall, "pairs": res["pairs"], "tiles_run": res["tiles_run"], "tiles": res["tiles"],
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    return {"wall": wall, "cpu": cpu, "pairs": res["pairs"], "tiles_run": res["tiles_run"], "tiles": res["tiles"],
             "tile": res["tile"], "rss_growth_mib": (_status_kib("VmHWM") - before) / 1024}
 
 
@@ -102,16 +111,16 @@ def child_faiss(a):
     m, T = len(data), a.peer_targets
     out = np.zeros((T, m))
     before = _reset_peak()
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     for s in range(m):
         index = faiss.IndexFlatL2(data[s].shape[1])
         index.add(data[s])
         for t in range(T):
             dist2, _ = index.search(data[t], 1)
             out[t, s] = np.sqrt(np.maximum(dist2[:, 0].astype(np.float64), 0.0)).mean()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
     np.save(a.out, out)
-    return {"wall": wall, "pairs": T * m, "rss_growth_mib": (_status_kib("VmHWM") - before) / 1024}
+    return {"wall": wall, "cpu": cpu, "pairs": T * m, "rss_growth_mib": (_status_kib("VmHWM") - before) / 1024}
 
 
 def child_torch(a):
@@ -126,15 +135,15 @@ def child_torch(a):
     out = np.zeros((T, m))
     block = 2000  # target rows per block (20 datasets of 100 rows); the (block, N) distances fit in 800 MB
     before = _reset_peak()
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     with torch.no_grad():
         for b0 in range(0, rows.shape[0], block):
             d = torch.cdist(rows[b0:b0 + block], x)                     # (B, N)
             mins = d.view(d.shape[0], m, n).amin(dim=2).double()         # per-source minima (B, M)
             out[b0 // n:(b0 + d.shape[0]) // n] = mins.view(-1, n, m).mean(dim=1).numpy()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
     np.save(a.out, out)
-    return {"wall": wall, "pairs": T * m, "rss_growth_mib": (_status_kib("VmHWM") - before) / 1024}
+    return {"wall": wall, "cpu": cpu, "pairs": T * m, "rss_growth_mib": (_status_kib("VmHWM") - before) / 1024}
 
 
 def child_ray(a):
@@ -300,8 +309,9 @@ def main():
 
     def best(old, new):  # best of the repeats (the CPU is shared: the fastest run is the least disturbed)
         new["walls"] = (old["walls"] if old else []) + [new["wall"]]
+        new["cpus"] = (old["cpus"] if old else []) + [new.get("cpu", float("nan"))]
         if old and old["wall"] <= new["wall"]:
-            old["walls"] = new["walls"]
+            old["walls"], old["cpus"] = new["walls"], new["cpus"]
             return old
         return new
 
@@ -330,6 +340,7 @@ def main():
             r["rel_diff_vs_tasklens"] = float(np.max(np.abs(sub - ref)[off] / np.abs(ref)[off]))
             r["abs_diag_max"] = float(np.max(np.abs(np.diagonal(sub))))
             r["full_wall_extrapolated"] = r["wall"] * m / a.peer_targets
+            r["full_cpu_extrapolated"] = r["cpu"] * m / a.peer_targets
             r["load"] = os.getloadavg()[0]
             res[name] = best(res.get(name), r)
             print(name, r, flush=True)
@@ -364,7 +375,11 @@ def main():
         print(f"| {label} ({r['pairs']} pairs, extrapolated x{m / a.peer_targets:.0f}) | "
               f"{r['full_wall_extrapolated']:.1f} | {r['pairs'] / r['wall']:.0f} | {r['rss_growth_mib']:.0f} | "
               f"{r['rel_diff_vs_tasklens']:.1e} |")
-    print(f"speed-up of tasklens over the faster peer: {peer / t['wall']:.2f}x")
+    print(f"speed-up of tasklens over the faster peer: {peer / t['wall']:.2f}x (wall time)")
+    cpu_peer = min(res[p]["full_cpu_extrapolated"] for p in a.peers.split(","))
+    cpu_ours = min(res["tasklens"]["cpus"])
+    print(f"CPU seconds: tasklens {cpu_ours:.1f} (least of the runs), faster peer {cpu_peer:.1f} (extrapolated): "
+          f"{cpu_peer / cpu_ours:.2f}x")
     if "ray1" in res:
         e = res["ray1"]["wall"] / (2 * res["ray2"]["wall"])
         print(f"ray: 1 worker {res['ray1']['wall']:.1f} s, 2 workers {res['ray2']['wall']:.1f} s, "
