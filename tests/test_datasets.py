@@ -1,0 +1,177 @@
+"""Image data layer: IDX reader, Fashion-MNIST, MNIST-M-style blending, digits pair, image helpers."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tasklens.datasets import idx as idxmod
+from tasklens.datasets import (FASHION_MNIST_CLASSES, IDXError, load_fashion_mnist, load_mnist_family, read_idx)
+
+# ---------------------------------------------------------------------------------------------- IDX files
+
+_CODES = {np.uint8: (0x08, "B"), np.int8: (0x09, "b"), np.int16: (0x0B, "h"), np.int32: (0x0C, "i"),
+          np.float32: (0x0D, "f"), np.float64: (0x0E, "d")}
+
+
+def idx_bytes(values: np.ndarray, dtype) -> bytes:
+    """An IDX file written element by element with struct (independent of the reader's numpy path)."""
+    code, fmt = _CODES[dtype]
+    out = bytes([0, 0, code, values.ndim]) + b"".join(struct.pack(">I", s) for s in values.shape)
+    return out + b"".join(struct.pack(">" + fmt, v) for v in values.ravel().tolist())
+
+
+def write(path: Path, data: bytes) -> Path:
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("dtype", list(_CODES))
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+@pytest.mark.parametrize("shape", [(7,), (3, 4, 5), (0, 2)])
+def test_read_idx_every_dtype(tmp_path, dtype, suffix, shape):
+    rng = np.random.default_rng(1)
+    if np.dtype(dtype).kind == "f":
+        values = rng.normal(scale=1e3, size=shape).astype(dtype)
+    else:
+        info = np.iinfo(dtype)
+        values = rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+    p = write(tmp_path / f"a.idx{suffix}", idx_bytes(values, dtype))
+    got = read_idx(p)
+    assert got.dtype == np.dtype(dtype) and got.dtype.isnative
+    assert got.shape == shape
+    np.testing.assert_array_equal(got, values)
+
+
+def test_read_idx_known_bytes(tmp_path):
+    # 2x2 int16 big-endian: 1, -2, 258, 32767 written out by hand.
+    raw = bytes.fromhex("00000B02" "00000002" "00000002" "0001" "FFFE" "0102" "7FFF")
+    got = read_idx(write(tmp_path / "h.idx", raw))
+    np.testing.assert_array_equal(got, np.array([[1, -2], [258, 32767]], dtype=np.int16))
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_read_idx_bad_files(tmp_path, suffix):
+    good = idx_bytes(np.arange(24, dtype=np.uint8).reshape(2, 3, 4), np.uint8)
+    cases = {
+        "short": (good[:3], "magic number alone"),
+        "header": (good[:9], "truncated IDX header"),
+        "data": (good[:-1], "truncated IDX data"),
+        "extra": (good + b"\x00\x00", "size mismatch"),
+        "magic": (b"\x01\x02" + good[2:], "not an IDX file"),
+        "code": (b"\x00\x00\x07" + good[3:], "unknown element type code 0x07"),
+        "dims": (bytes([0, 0, 8, 2]) + good[4:], "size mismatch"),  # header says 2-D, data is 3-D
+    }
+    for name, (raw, message) in cases.items():
+        p = write(tmp_path / f"{name}.idx{suffix}", raw)
+        with pytest.raises(IDXError, match=message) as info:
+            read_idx(p)
+        assert str(p) in str(info.value)
+    p = write(tmp_path / "png.idx", b"\x89PNG\r\n\x1a\n" + bytes(40))
+    with pytest.raises(IDXError, match="not an IDX file"):
+        read_idx(p)
+
+
+def test_read_idx_corrupt_gzip(tmp_path):
+    data = gzip.compress(idx_bytes(np.arange(1000, dtype=np.int32), np.int32))
+    p = tmp_path / "cut.idx.gz"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(IDXError, match="gzip") as info:
+        read_idx(p)
+    assert str(p) in str(info.value)
+    plain = tmp_path / "plain.idx.gz"  # plain bytes under a .gz name
+    plain.write_bytes(idx_bytes(np.arange(3, dtype=np.uint8), np.uint8))
+    with pytest.raises(IDXError, match="gzip"):
+        read_idx(plain)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        read_idx(tmp_path / "missing.idx")
+
+
+def fake_mnist(directory: Path, n_train=5, n_test=3, hw=(28, 28), gz=True, dotted=False, classes=10):
+    rng = np.random.default_rng(0)
+    directory.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        x = rng.integers(0, 256, size=(n, *hw)).astype(np.uint8)
+        y = rng.integers(0, classes, size=n).astype(np.uint8)
+        for kind, arr in (("images", x), ("labels", y)):
+            stem = idxmod._STEMS[(split, kind)][1 if dotted else 0]
+            write(directory / (stem + (".gz" if gz else "")), idx_bytes(arr, np.uint8))
+        out[split] = (x, y)
+    return out
+
+
+@pytest.mark.parametrize("gz,dotted", [(True, False), (False, False), (False, True)])
+def test_load_mnist_family_from_any_directory(tmp_path, gz, dotted):
+    truth = fake_mnist(tmp_path / "d", hw=(5, 6), gz=gz, dotted=dotted)
+    for split in ("train", "test"):
+        x, y = load_mnist_family(tmp_path / "d", split)
+        assert x.dtype == np.uint8 and y.dtype == np.int64
+        np.testing.assert_array_equal(x, truth[split][0])
+        np.testing.assert_array_equal(y, truth[split][1])
+
+
+def test_load_mnist_family_errors(tmp_path):
+    fake_mnist(tmp_path / "d")
+    with pytest.raises(ValueError, match="split"):
+        load_mnist_family(tmp_path / "d", "validation")
+    with pytest.raises(FileNotFoundError, match="not a directory"):
+        load_mnist_family(tmp_path / "nothing", "train")
+    (tmp_path / "d" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte"):
+        load_mnist_family(tmp_path / "d", "test")
+    # labels of the wrong length
+    write(tmp_path / "d" / "t10k-labels-idx1-ubyte.gz", idx_bytes(np.zeros(7, np.uint8), np.uint8))
+    with pytest.raises(IDXError, match="7 labels for 3 images"):
+        load_mnist_family(tmp_path / "d", "test")
+    # images that are not (N, H, W) uint8
+    write(tmp_path / "d" / "train-images-idx3-ubyte.gz", idx_bytes(np.zeros((5, 4), np.int16), np.int16))
+    with pytest.raises(IDXError, match="expected uint8 images"):
+        load_mnist_family(tmp_path / "d", "train")
+
+
+def test_load_fashion_mnist_path_env_and_missing(tmp_path, monkeypatch):
+    truth = fake_mnist(tmp_path / "fm")
+    x, y = load_fashion_mnist("test", path=tmp_path / "fm")
+    np.testing.assert_array_equal(x, truth["test"][0])
+    monkeypatch.setenv("TASKLENS_FASHION_MNIST", str(tmp_path / "fm"))
+    x, y = load_fashion_mnist("train")
+    np.testing.assert_array_equal(y, truth["train"][1])
+    monkeypatch.setenv("TASKLENS_FASHION_MNIST", str(tmp_path / "absent"))
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        load_fashion_mnist("train")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist.*path="):
+        load_fashion_mnist("train", path=tmp_path / "empty")
+    fake_mnist(tmp_path / "small", hw=(8, 8))
+    with pytest.raises(IDXError, match="28x28"):
+        load_fashion_mnist("train", path=tmp_path / "small")
+    fake_mnist(tmp_path / "many", classes=12, n_train=200)
+    with pytest.raises(IDXError, match="out of range"):
+        load_fashion_mnist("train", path=tmp_path / "many")
+
+
+needs_fashion = pytest.mark.skipif(
+    not Path(idxmod.FASHION_MNIST_DIR).is_dir(),
+    reason=f"{idxmod.FASHION_MNIST_DIR} absent: run `apt-get install dataset-fashion-mnist` (CI installs it)")
+
+
+@needs_fashion
+def test_load_fashion_mnist_real_files(monkeypatch):
+    monkeypatch.delenv("TASKLENS_FASHION_MNIST", raising=False)
+    for split, n in (("train", 60000), ("test", 10000)):
+        x, y = load_fashion_mnist(split)
+        assert x.shape == (n, 28, 28) and x.dtype == np.uint8
+        assert y.shape == (n,) and y.dtype == np.int64
+        # Fashion-MNIST is balanced: 6000 / 1000 images per class.
+        np.testing.assert_array_equal(np.bincount(y, minlength=10), np.full(10, n // 10))
+        assert x.max() == 255 and x.min() == 0
+    assert len(FASHION_MNIST_CLASSES) == 10 and FASHION_MNIST_CLASSES[9] == "Ankle boot"
