@@ -175,3 +175,111 @@ def test_load_fashion_mnist_real_files(monkeypatch):
         np.testing.assert_array_equal(np.bincount(y, minlength=10), np.full(10, n // 10))
         assert x.max() == 255 and x.min() == 0
     assert len(FASHION_MNIST_CLASSES) == 10 and FASHION_MNIST_CLASSES[9] == "Ankle boot"
+
+
+@needs_fashion
+def test_load_fashion_m_real_files(monkeypatch):
+    from tasklens.datasets import load_fashion_m
+
+    monkeypatch.delenv("TASKLENS_FASHION_MNIST", raising=False)
+    x, y = load_fashion_m("test", seed=3, photos=("china", "flower"))
+    gray, labels = load_fashion_mnist("test")
+    assert x.shape == (10000, 3, 28, 28) and x.dtype == np.uint8
+    np.testing.assert_array_equal(y, labels)
+    patches = random_patches(10000, 28, seed=np.random.SeedSequence(3, spawn_key=(1,)), photos=("china", "flower"))
+    np.testing.assert_array_equal(x, np.abs(gray[:, None].astype(int) - patches.astype(int)))
+
+
+# ------------------------------------------------------------------------------------- MNIST-M blending
+
+from tasklens.datasets import (check_images, match_channels, random_patches, resize, to_float_images,  # noqa: E402
+                               to_mstyle, to_uint8_images)
+from tasklens.datasets.mstyle import SKLEARN_PHOTOS, load_photo  # noqa: E402
+
+
+def gray_batch(n=64, hw=(28, 28), seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, *hw)).astype(np.uint8)
+
+
+def find_crop(patch_hwc: np.ndarray, photos) -> list[tuple[int, int, int]]:
+    """Every (photo, top, left) where patch_hwc sits in one of the photos (brute force on the first pixel)."""
+    h, w, _ = patch_hwc.shape
+    hits = []
+    for k, p in enumerate(photos):
+        ys, xs = np.nonzero(np.all(p[: p.shape[0] - h + 1, : p.shape[1] - w + 1] == patch_hwc[0, 0], axis=2))
+        for y0, x0 in zip(ys, xs):
+            if np.array_equal(p[y0:y0 + h, x0:x0 + w], patch_hwc):
+                hits.append((k, int(y0), int(x0)))
+    return hits
+
+
+def test_to_mstyle_zero_images_give_photo_crops():
+    photos = [load_photo(n) for n in SKLEARN_PHOTOS]
+    out = to_mstyle(np.zeros((40, 28, 28), np.uint8), seed=5, photos=SKLEARN_PHOTOS)
+    assert out.shape == (40, 3, 28, 28) and out.dtype == np.uint8
+    for i in range(0, 40, 8):  # each blended zero image is an exact crop of a photograph
+        assert find_crop(out[i].transpose(1, 2, 0), photos), f"image {i} is not a crop of the photographs"
+    # both photographs are used
+    used = {find_crop(out[i].transpose(1, 2, 0), photos)[0][0] for i in range(40)}
+    assert used == {0, 1}
+
+
+def test_to_mstyle_blend_formula_by_hand():
+    x = gray_batch(16)
+    out = to_mstyle(x, seed=11, photos=SKLEARN_PHOTOS)
+    patches = to_mstyle(np.zeros_like(x), seed=11, photos=SKLEARN_PHOTOS)  # same seed: same crops
+    np.testing.assert_array_equal(patches, random_patches(16, (28, 28), seed=11, photos=SKLEARN_PHOTOS))
+    i, h, w = 3, 10, 17
+    for c in range(3):
+        assert int(out[i, c, h, w]) == abs(int(x[i, h, w]) - int(patches[i, c, h, w]))
+    np.testing.assert_array_equal(out, np.abs(x[:, None].astype(np.int64) - patches.astype(np.int64)))
+    # a white image gives the photograph's negative
+    white = to_mstyle(np.full((16, 28, 28), 255, np.uint8), seed=11, photos=SKLEARN_PHOTOS)
+    np.testing.assert_array_equal(white, 255 - patches)
+
+
+def test_to_mstyle_seeds_floats_channels_torch():
+    x = gray_batch(32)
+    a = to_mstyle(x, seed=1, photos=SKLEARN_PHOTOS)
+    np.testing.assert_array_equal(a, to_mstyle(x, seed=1, photos=SKLEARN_PHOTOS))
+    b = to_mstyle(x, seed=2, photos=SKLEARN_PHOTOS)
+    assert (a != b).mean() > 0.5
+    # floats in [0, 1] and (N, 1, H, W) give the same result as uint8 (N, H, W)
+    np.testing.assert_array_equal(to_mstyle(x[:, None] / 255.0, seed=1, photos=SKLEARN_PHOTOS), a)
+    torch = pytest.importorskip("torch")
+    t = to_mstyle(torch.from_numpy(x), seed=1, photos=SKLEARN_PHOTOS)
+    assert isinstance(t, torch.Tensor) and t.dtype == torch.uint8
+    np.testing.assert_array_equal(t.numpy(), a)
+    # default photo set is reproducible too, and other image sizes work
+    small = gray_batch(5, hw=(9, 13))
+    d = to_mstyle(small, seed=0)
+    assert d.shape == (5, 3, 9, 13)
+    np.testing.assert_array_equal(d, to_mstyle(small, seed=0))
+
+
+def test_to_mstyle_custom_photos_and_bad_input():
+    photo = np.arange(40 * 50 * 3, dtype=np.int64).reshape(40, 50, 3) % 251
+    photo = photo.astype(np.uint8)
+    out = to_mstyle(np.zeros((6, 8, 8), np.uint8), seed=0, photos=[photo])
+    for i in range(6):
+        assert find_crop(out[i].transpose(1, 2, 0), [photo])
+    gray_photo = to_mstyle(np.zeros((2, 8, 8), np.uint8), seed=0, photos=[np.full((20, 20), 0.5)])
+    assert (gray_photo == 128).all()
+    with pytest.raises(ValueError, match="images.*channel"):
+        to_mstyle(np.zeros((2, 3, 8, 8), np.uint8), seed=0)
+    with pytest.raises(ValueError, match=r"images.*\[0, 1\]"):
+        to_mstyle(np.full((2, 8, 8), 2.0), seed=0)
+    with pytest.raises(ValueError, match="images.*NaN"):
+        to_mstyle(np.full((2, 8, 8), np.nan), seed=0)
+    with pytest.raises(TypeError, match="images.*uint8"):
+        to_mstyle(np.zeros((2, 8, 8), np.int32), seed=0)
+    with pytest.raises(ValueError, match="images.*(N, C, H, W)"):
+        to_mstyle(np.zeros((8, 8), np.uint8), seed=0)
+    with pytest.raises(ValueError, match=r"photos\[0\].*smaller"):
+        to_mstyle(np.zeros((2, 30, 30), np.uint8), seed=0, photos=[np.zeros((20, 40, 3), np.uint8)])
+    with pytest.raises(ValueError, match="unknown photograph 'lena'"):
+        to_mstyle(np.zeros((2, 8, 8), np.uint8), seed=0, photos=["lena"])
+    with pytest.raises(ValueError, match="photos: expected at least one"):
+        to_mstyle(np.zeros((2, 8, 8), np.uint8), seed=0, photos=[])
+    with pytest.raises(TypeError, match="seed"):
+        to_mstyle(np.zeros((2, 8, 8), np.uint8), seed=None)
