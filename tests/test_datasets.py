@@ -190,9 +190,33 @@ def test_load_fashion_m_real_files(monkeypatch):
     np.testing.assert_array_equal(x, np.abs(gray[:, None].astype(int) - patches.astype(int)))
 
 
+def test_load_fashion_pair_on_fake_files(tmp_path):
+    from tasklens.datasets import load_fashion_m, load_fashion_pair
+
+    truth = fake_mnist(tmp_path / "fm", n_train=12, n_test=7)
+    pair = load_fashion_pair("train", seed=2, path=tmp_path / "fm", photos=SKLEARN_PHOTOS)
+    assert (pair.source.name, pair.target.name) == ("fashion", "fashion-m")
+    np.testing.assert_array_equal(pair.source.x[:, 0], truth["train"][0])
+    assert pair.target.x.shape == (12, 3, 28, 28)
+    np.testing.assert_array_equal(pair.target.y, truth["train"][1])
+    x, _ = load_fashion_m("train", seed=2, path=tmp_path / "fm", photos=SKLEARN_PHOTOS)
+    np.testing.assert_array_equal(pair.target.x, x)
+    # train and test use different crop streams for the same seed
+    test_x, _ = load_fashion_m("test", seed=2, path=tmp_path / "fm", photos=SKLEARN_PHOTOS)
+    zeros = np.zeros((7, 28, 28), np.uint8)
+    train_patches = random_patches(7, 28, seed=np.random.SeedSequence(2, spawn_key=(0,)), photos=SKLEARN_PHOTOS)
+    test_patches = random_patches(7, 28, seed=np.random.SeedSequence(2, spawn_key=(1,)), photos=SKLEARN_PHOTOS)
+    assert not np.array_equal(train_patches, test_patches)
+    np.testing.assert_array_equal(test_x, np.abs(truth["test"][0][:, None].astype(int) - test_patches))
+    assert to_mstyle(zeros, seed=np.random.SeedSequence(2, spawn_key=(1,)), photos=SKLEARN_PHOTOS).shape == (7, 3, 28, 28)
+    assert pair.swapped().source.name == "fashion-m"
+    with pytest.raises(TypeError, match="seed"):
+        load_fashion_m("train", seed=1.5, path=tmp_path / "fm")
+
+
 # ------------------------------------------------------------------------------------- MNIST-M blending
 
-from tasklens.datasets import (check_images, match_channels, random_patches, resize, to_float_images,  # noqa: E402
+from tasklens.datasets import (check_images, match_channels, random_patches, resize, to_float_images,  # noqa: E402,F401
                                to_mstyle, to_uint8_images)
 from tasklens.datasets.mstyle import SKLEARN_PHOTOS, load_photo  # noqa: E402
 
@@ -451,3 +475,15 @@ def test_resize_bad_input():
         resize(np.zeros((1, 4, 4)), "big")
     with pytest.raises(ValueError, match="images: expected images of shape"):
         resize(np.zeros((4, 4)), 8)
+
+
+def test_photos_without_scikit_image(monkeypatch):
+    from tasklens.datasets import mstyle
+
+    monkeypatch.setattr(mstyle, "_skimage_available", lambda: False)
+    monkeypatch.setattr(mstyle, "_photo_cache", {})
+    assert mstyle.default_photo_names() == SKLEARN_PHOTOS
+    with pytest.raises(ImportError, match="scikit-image"):
+        to_mstyle(np.zeros((2, 8, 8), np.uint8), seed=0, photos=["astronaut"])
+    a = to_mstyle(np.zeros((3, 8, 8), np.uint8), seed=0)
+    np.testing.assert_array_equal(a, to_mstyle(np.zeros((3, 8, 8), np.uint8), seed=0, photos=SKLEARN_PHOTOS))

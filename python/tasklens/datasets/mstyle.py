@@ -206,5 +206,27 @@ def load_fashion_m(split: str = "train", *, seed: int = 0, path=None, photos=Non
     labels : numpy.ndarray, int64, shape (N,)
     """
     images, labels = load_fashion_mnist(split, path)
-    stream = np.random.SeedSequence(int(seed), spawn_key=(0 if split == "train" else 1,))
-    return to_mstyle(images, seed=stream, photos=photos), labels
+    return to_mstyle(images, seed=_split_stream(seed, split), photos=photos), labels
+
+
+def _split_stream(seed, split: str) -> np.random.SeedSequence:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed: expected an int, got {seed!r}")
+    return np.random.SeedSequence(int(seed), spawn_key=(0 if split == "train" else 1,))
+
+
+def load_fashion_pair(split: str = "train", *, seed: int = 0, path=None, photos=None):
+    """Fashion-MNIST (``"fashion"``, source) and Fashion-M (``"fashion-m"``, target) for one split.
+
+    Both domains hold the same Fashion-MNIST images in the same order (as MNIST-M is built from MNIST's
+    own images, Ganin et al. 2016): ``fashion`` gray uint8 ``(N, 1, 28, 28)``, ``fashion-m`` the
+    :func:`load_fashion_m` blend, uint8 ``(N, 3, 28, 28)``. Use :meth:`DomainPair.swapped` for
+    Fashion-M -> Fashion.
+    """
+    from .domains import DomainPair, ImageDomain
+    from .idx import FASHION_MNIST_CLASSES
+
+    images, labels = load_fashion_mnist(split, path)
+    blended = to_mstyle(images, seed=_split_stream(seed, split), photos=photos)
+    return DomainPair(ImageDomain("fashion", images[:, None], labels, FASHION_MNIST_CLASSES),
+                      ImageDomain("fashion-m", blended, labels.copy(), FASHION_MNIST_CLASSES))
