@@ -487,3 +487,76 @@ def test_photos_without_scikit_image(monkeypatch):
         to_mstyle(np.zeros((2, 8, 8), np.uint8), seed=0, photos=["astronaut"])
     a = to_mstyle(np.zeros((3, 8, 8), np.uint8), seed=0)
     np.testing.assert_array_equal(a, to_mstyle(np.zeros((3, 8, 8), np.uint8), seed=0, photos=SKLEARN_PHOTOS))
+
+
+# ------------------------------------------------------------------------------------------ image folder
+
+from tasklens.datasets import load_image_folder  # noqa: E402
+
+
+def save(path: Path, arr: np.ndarray) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)  # mode from the array: L, RGB, RGBA, I;16
+    return path
+
+
+def test_load_image_folder_gray_and_colour(tmp_path):
+    rng = np.random.default_rng(0)
+    gray = {c: [rng.integers(0, 256, (6, 5)).astype(np.uint8) for _ in range(k)] for c, k in (("cat", 2), ("ant", 3))}
+    for c, imgs in gray.items():
+        for i, a in enumerate(imgs):
+            save(tmp_path / "g" / c / f"{i}.png", a)
+    (tmp_path / "g" / "ant" / "notes.txt").write_text("not an image")
+    (tmp_path / "g" / ".hidden").mkdir()
+    d = load_image_folder(tmp_path / "g")
+    assert d.name == "g" and d.classes == ("ant", "cat")  # sorted by name
+    assert d.x.shape == (5, 1, 6, 5) and d.x.dtype == np.uint8
+    np.testing.assert_array_equal(d.y, [0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(d.x[:, 0], np.stack(gray["ant"] + gray["cat"]))  # PNG is lossless
+    # a colour image among gray ones: "auto" gives 3 channels, gray ones repeated
+    rgb = rng.integers(0, 256, (6, 5, 3)).astype(np.uint8)
+    rgba = np.concatenate([rgb, np.full((6, 5, 1), 7, np.uint8)], axis=2)
+    save(tmp_path / "g" / "cat" / "2.png", rgba)
+    d = load_image_folder(tmp_path / "g", name="mixed")
+    assert d.name == "mixed" and d.x.shape == (6, 3, 6, 5)
+    np.testing.assert_array_equal(d.x[5], rgb.transpose(2, 0, 1))  # alpha dropped
+    np.testing.assert_array_equal(d.x[0], np.repeat(gray["ant"][0][None], 3, axis=0))
+    one = load_image_folder(tmp_path / "g", channels=1)
+    r, g, b = (rgb[..., k].astype(float) for k in range(3))
+    np.testing.assert_array_equal(one.x[5, 0], np.rint(0.299 * r + 0.587 * g + 0.114 * b).astype(np.uint8))
+    # JPEG reads (lossy: shape and rough values only)
+    save(tmp_path / "j" / "a" / "x.jpg", np.full((8, 8, 3), 200, np.uint8))
+    j = load_image_folder(tmp_path / "j")
+    assert j.x.shape == (1, 3, 8, 8) and abs(int(j.x.mean()) - 200) <= 2
+
+
+def test_load_image_folder_sizes_and_errors(tmp_path):
+    save(tmp_path / "s" / "a" / "1.png", np.zeros((6, 5), np.uint8))
+    save(tmp_path / "s" / "b" / "1.png", np.full((4, 9), 255, np.uint8))
+    with pytest.raises(ValueError, match=r"images differ in size: .*5x6.*9x4.*size="):
+        load_image_folder(tmp_path / "s")
+    d = load_image_folder(tmp_path / "s", size=(7, 3))
+    assert d.x.shape == (2, 1, 7, 3)
+    assert (d.x[0] == 0).all() and (d.x[1] == 255).all()
+    assert load_image_folder(tmp_path / "s", size=4).x.shape == (2, 1, 4, 4)
+    (tmp_path / "s" / "c").mkdir()
+    with pytest.raises(ValueError, match=r"class folder .*[/\\]c holds no images"):
+        load_image_folder(tmp_path / "s", size=4)
+    (tmp_path / "s" / "c" / "bad.png").write_bytes(b"not a png at all")
+    with pytest.raises(ValueError, match=r"bad\.png: cannot read the image"):
+        load_image_folder(tmp_path / "s", size=4)
+    with pytest.raises(FileNotFoundError, match="root: .* is not a directory"):
+        load_image_folder(tmp_path / "absent")
+    (tmp_path / "flat").mkdir()
+    save(tmp_path / "flat" / "1.png", np.zeros((3, 3), np.uint8))
+    with pytest.raises(ValueError, match="no class sub-directories"):
+        load_image_folder(tmp_path / "flat")
+    with pytest.raises(ValueError, match="channels"):
+        load_image_folder(tmp_path / "s", channels=2)
+    with pytest.raises(ValueError, match="size: expected positive"):
+        load_image_folder(tmp_path / "s", size=0)
+    save(tmp_path / "deep" / "a" / "1.png", np.zeros((3, 3), np.uint16) + 1000)
+    with pytest.raises(ValueError, match="not an 8-bit"):
+        load_image_folder(tmp_path / "deep")
