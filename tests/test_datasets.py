@@ -187,7 +187,7 @@ def test_load_fashion_m_real_files(monkeypatch):
     assert x.shape == (10000, 3, 28, 28) and x.dtype == np.uint8
     np.testing.assert_array_equal(y, labels)
     patches = random_patches(10000, 28, seed=np.random.SeedSequence(3, spawn_key=(1,)), photos=("china", "flower"))
-    np.testing.assert_array_equal(x, np.abs(gray[:, None].astype(int) - patches.astype(int)))
+    np.testing.assert_array_equal(x, np.abs(gray[:, None].astype(np.int16) - patches.astype(np.int16)))
 
 
 def test_load_fashion_pair_on_fake_files(tmp_path):
@@ -560,3 +560,68 @@ def test_load_image_folder_sizes_and_errors(tmp_path):
     save(tmp_path / "deep" / "a" / "1.png", np.zeros((3, 3), np.uint16) + 1000)
     with pytest.raises(ValueError, match="not an 8-bit"):
         load_image_folder(tmp_path / "deep")
+
+
+# ------------------------------------------------------------------------- containers, property tests
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tasklens.datasets import ImageDomain  # noqa: E402
+
+
+def test_image_domain_subset_split_and_validation():
+    y = np.repeat(np.arange(3), [10, 5, 1])
+    x = np.arange(16, dtype=np.uint8)[:, None, None, None].repeat(2, axis=2).repeat(2, axis=3)
+    d = ImageDomain("d", x, y, ("a", "b", "c"))
+    assert len(d) == 16 and d.image_shape == (1, 2, 2)
+    train, test = d.split(0.2, seed=3)
+    assert len(train) + len(test) == 16
+    np.testing.assert_array_equal(np.bincount(test.y, minlength=3), [2, 1, 0])  # stratified; singleton stays in train
+    assert set(train.x[:, 0, 0, 0]).isdisjoint(test.x[:, 0, 0, 0])
+    np.testing.assert_array_equal(train.x[:, 0, 0, 0], train.x[:, 0, 0, 0][np.argsort(train.x[:, 0, 0, 0])])  # order kept
+    again = d.split(0.2, seed=3)[1]
+    np.testing.assert_array_equal(again.x, test.x)
+    np.testing.assert_array_equal(d.subset([3, 0]).y, [0, 0])
+    assert d.subset(y == 1, name="b").name == "b"
+    with pytest.raises(ValueError, match="test_fraction"):
+        d.split(1.0)
+    with pytest.raises(ValueError, match="index: positions"):
+        d.subset([16])
+    with pytest.raises(ValueError, match="boolean mask"):
+        d.subset(np.ones(3, bool))
+    with pytest.raises(ValueError, match=r"d.y: expected 16 labels"):
+        ImageDomain("d", x, y[:5])
+    with pytest.raises(ValueError, match=r"d.y: label 2 is out of range"):
+        ImageDomain("d", x, y, ("a", "b"))
+    with pytest.raises(TypeError, match=r"d.x: expected a uint8 numpy array"):
+        ImageDomain("d", x / 255.0, y)
+
+
+_DTYPES = list(_CODES)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(_DTYPES), st.lists(st.integers(0, 4), min_size=1, max_size=3), st.booleans(),
+       st.integers(0, 2**32 - 1))
+def test_read_idx_round_trip_property(tmp_path_factory, dtype, shape, gz, seed):
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(0, 256, size=int(np.prod(shape)) * np.dtype(dtype).itemsize, dtype=np.uint8)
+    values = raw.view(np.dtype(dtype).newbyteorder(">")).astype(dtype).reshape(shape)  # any bit pattern
+    if values.dtype.kind == "f":  # NaN payloads need not survive the struct writer's float conversion
+        values[np.isnan(values)] = 0.0
+    p = write(tmp_path_factory.mktemp("idx") / ("v.idx" + (".gz" if gz else "")), idx_bytes(values, dtype))
+    got = read_idx(p)
+    assert got.shape == tuple(shape) and got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got.view(np.uint8), values.view(np.uint8))  # bit for bit
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(1, 12), st.integers(1, 12), st.floats(0, 1))
+def test_resize_keeps_constants_and_range_property(h, w, h2, w2, level):
+    x = np.full((2, 1, h, w), level)
+    out = resize(x, (h2, w2))
+    np.testing.assert_allclose(out, level, atol=1e-12)
+    r = np.random.default_rng(h * 13 + w).random((1, 3, h, w))
+    out = resize(r, (h2, w2))
+    assert out.min() >= r.min() - 1e-12 and out.max() <= r.max() + 1e-12  # convex blends of input pixels

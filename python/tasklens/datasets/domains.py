@@ -37,6 +37,34 @@ class ImageDomain:
         """``(C, H, W)``."""
         return tuple(self.x.shape[1:])
 
+    def subset(self, index, name: str | None = None) -> "ImageDomain":
+        """The images at ``index`` (integer positions or a boolean mask), same classes."""
+        index = np.asarray(index)
+        if index.dtype == bool:
+            if index.shape != (len(self),):
+                raise ValueError(f"index: a boolean mask needs shape ({len(self)},), got {describe(index)}")
+        elif index.dtype.kind not in "iu" or index.ndim != 1:
+            raise TypeError(f"index: expected 1-D integer positions or a boolean mask, got {describe(index)}")
+        elif index.size and (index.min() < -len(self) or index.max() >= len(self)):
+            raise ValueError(f"index: positions must lie in [-{len(self)}, {len(self)}), got {describe(index)} "
+                             f"with values in [{index.min()}, {index.max()}]")
+        return ImageDomain(self.name if name is None else name, self.x[index], self.y[index], self.classes)
+
+    def split(self, test_fraction: float = 0.2, *, seed: int = 0) -> tuple["ImageDomain", "ImageDomain"]:
+        """Stratified random split into ``(train, test)``: each class puts ``round(test_fraction * n_c)``
+        of its ``n_c`` images (at least one when ``n_c >= 2``) in test. Orders are kept; seeded."""
+        f = float(test_fraction)
+        if not 0.0 < f < 1.0:
+            raise ValueError(f"test_fraction: expected a number strictly between 0 and 1, got {test_fraction!r}")
+        rng = np.random.default_rng(seed)
+        test = np.zeros(len(self), dtype=bool)
+        for c in np.unique(self.y):
+            members = np.flatnonzero(self.y == c)
+            k = int(round(f * members.size))
+            k = min(max(k, 1 if members.size >= 2 else 0), members.size - 1 if members.size >= 2 else 0)
+            test[rng.choice(members, size=k, replace=False)] = True
+        return self.subset(~test), self.subset(test)
+
 
 @dataclass(frozen=True)
 class DomainPair:
