@@ -43,9 +43,10 @@ def _disk(r: int) -> np.ndarray:
 def glyph_bank() -> np.ndarray:
     """Coverage maps of every digit in every font and stroke variant, float32 ``(12, 4, 10, 64, 64)``.
 
-    Each glyph outline (matplotlib ``TextPath``) is centred and scaled so that its bounding-box height
-    is 0.6 of the canvas, filled by the even-odd rule at 2× supersampling, eroded or dilated by a disk (stroke variants
-    ``_STROKES``), then averaged down to 64×64 coverage in [0, 1]. Built once per process (about a second).
+    Each glyph outline (matplotlib ``TextPath``, curves flattened) is centred and scaled so that its
+    bounding-box height is 0.6 of the canvas, filled by the even-odd rule at 2× supersampling, eroded or
+    dilated by a disk (stroke variants ``_STROKES``), then averaged down to 64×64 coverage in [0, 1].
+    Built once per process (about a second).
     """
     import matplotlib
     from matplotlib.font_manager import FontProperties
@@ -60,15 +61,15 @@ def glyph_bank() -> np.ndarray:
     for f, font in enumerate(DEJAVU_FONTS):
         prop = FontProperties(fname=os.path.join(fonts_dir, font))
         for d in range(10):
-            path = TextPath((0.0, 0.0), str(d), size=1.0, prop=prop)
-            v = path.vertices
-            lo, hi = v.min(axis=0), v.max(axis=0)
+            # contours with the Bezier curves flattened; the box is that of the outline, not of control points
+            polys = TextPath((0.0, 0.0), str(d), size=1.0, prop=prop).to_polygons(closed_only=True)
+            allv = np.concatenate(polys)
+            lo, hi = allv.min(axis=0), allv.max(axis=0)
             scale = _GLYPH_HEIGHT * _BANK / (hi[1] - lo[1])
+            centre = (lo + hi) / 2
             # bank coordinates: x right, y down (image rows); glyph y points up, so flip it.
-            tv = np.empty_like(v)
-            tv[:, 0] = (v[:, 0] - (lo[0] + hi[0]) / 2) * scale + _BANK / 2
-            tv[:, 1] = -(v[:, 1] - (lo[1] + hi[1]) / 2) * scale + _BANK / 2
-            mask = _fill_even_odd(_path(tv, path.codes), grid).reshape(n, n)
+            flip = np.array([scale, -scale])
+            mask = _fill_even_odd([(v - centre) * flip + _BANK / 2 for v in polys], grid).reshape(n, n)
             for s, r in enumerate(_STROKES):
                 m = mask
                 if r > 0:
@@ -83,18 +84,12 @@ def glyph_bank() -> np.ndarray:
     return bank
 
 
-def _path(vertices, codes):
-    from matplotlib.path import Path
-
-    return Path(vertices, codes)
-
-
-def _fill_even_odd(path, points: np.ndarray) -> np.ndarray:
-    """Points inside ``path`` under the even-odd rule: XOR over its closed contours, so holes stay open."""
+def _fill_even_odd(polygons, points: np.ndarray) -> np.ndarray:
+    """Points inside closed ``polygons`` under the even-odd rule (XOR over the contours): holes stay open."""
     from matplotlib.path import Path
 
     inside = np.zeros(len(points), dtype=bool)
-    for poly in path.to_polygons(closed_only=True):
+    for poly in polygons:
         inside ^= Path(poly).contains_points(points)
     return inside
 
