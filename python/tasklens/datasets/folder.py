@@ -100,7 +100,7 @@ def load_image_folder(root, *, size=None, channels: str | int = "auto", extensio
                 else:
                     raise ValueError(f"{f}: Pillow mode {mode!r} is not an 8-bit gray or colour image")
                 if hw is not None and im.size != (hw[1], hw[0]):
-                    im = im.resize((hw[1], hw[0]), Image.BILINEAR)
+                    im = im.resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
                 arr = np.asarray(im, dtype=np.uint8)
         except (UnidentifiedImageError, OSError, SyntaxError) as exc:
             raise ValueError(f"{f}: cannot read the image ({exc})") from None
