@@ -3,7 +3,7 @@
 - ``synthetic``: digits rendered from the DejaVu fonts that ship with matplotlib (12 faces: Sans, Sans
   Mono and Serif, each regular / bold / oblique or italic / bold oblique or bold italic), at random
   stroke width, height, position and rotation, on a random dark background with a random bright
-  foreground and light pixel noise: the analogue of SynNumbers (Ganin et al. 2016, §5.2.3).
+  foreground and light pixel noise: the analogue of Syn Numbers (Ganin et al. 2016, Syn Numbers -> SVHN).
 - ``handwritten``: scikit-learn's bundled UCI handwritten digits (1797 images, 8×8, values 0..16),
   upsampled bilinearly to ``size`` × ``size`` and scaled to 0..255.
 

@@ -1,10 +1,11 @@
 """MNIST-M-style colour blending of grayscale images, and Fashion-M.
 
-Ganin et al., "Domain-Adversarial Training of Neural Networks" (JMLR 2016), §5.2.2 (MNIST-M): each
-digit is blended over a patch cut at random from a colour photograph, ``out_ijk = |I1_ijk - I2_ijk|``
-where ``I1`` is the grayscale image (repeated over the three channels) and ``I2`` the RGB patch. The
-original used BSDS500 photographs; here the photographs must ship offline: scikit-learn's two sample
-images (``china``, ``flower``) and, when scikit-image is importable, its bundled colour photographs
+Ganin et al., "Domain-Adversarial Training of Neural Networks" (JMLR 2016), MNIST-M: each digit is
+blended over a patch cut at random from a colour photograph, ``out_ijk = |I1_ijk - I2_ijk|`` where
+``I1`` is the grayscale image (repeated over the three channels) and ``I2`` the RGB patch. The CDLM
+paper (§4.1, "Fashion") builds Fashion-M from Fashion-MNIST "following the protocol in [7]". Both
+used BSDS500 photographs; here the photographs must ship offline: scikit-learn's two sample images
+(``china``, ``flower``) and, when scikit-image is importable, its bundled colour photographs
 ``astronaut``, ``chelsea``, ``coffee`` and ``rocket``.
 """
 
