@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 from ._threads import get_num_threads, set_num_threads  # noqa: E402
 from ._info import info  # noqa: E402
 
-_SUBMODULES = {"boxes", "task2box", "metrics", "hgr", "domain", "cli", "plots", "data"}
+_SUBMODULES = {"boxes", "task2box", "metrics", "hgr", "domain", "cli", "plots", "data", "datasets"}
 
 # Public functions re-exported at the top level, loaded on first access.
 _LAZY = {
