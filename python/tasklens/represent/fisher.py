@@ -236,7 +236,7 @@ def probe_features(images: Any, probe=None, *, batch_size: int = 256, device: st
 
 
 # --------------------------------------------------------------------------- Fisher information
-def fisher_diagonal(model, x, *, samples: int = 1, exact: bool = False, seed: int = 0, batch_size: int = 64,
+def fisher_diagonal(model, x, *, samples: int = 1, exact: bool = False, seed: int = 0, batch_size: int = 128,
                     params=None):
     """Diagonal Fisher information ``E_x E_{y ~ p(y|x)} [(d log p(y|x) / dw)^2]`` (Task2Vec Eq. 1).
 
@@ -334,7 +334,7 @@ def _fit_head(features, y, k: int, *, seed: int, steps: int = 200, lr: float = 0
 
 
 def task2vec(images: Any, labels: Any, *, probe=None, num_classes: int | None = None, samples: int = 1,
-             max_items: int | None = 1000, seed: int = 0, batch_size: int = 64, head_steps: int = 200,
+             max_items: int | None = 500, seed: int = 0, batch_size: int = 128, head_steps: int = 200,
              device: str = "cpu"):
     """The Task2Vec embedding of one labelled image set: per-filter diagonal Fisher information of the probe's
     feature extractor (Task2Vec Eq. 1, filter-wise averages), float64 numpy ``(n_filters,)``.

@@ -21,7 +21,7 @@ def _data_key(d) -> list:
 
 
 def represent(datasets, method: str = "task2vec", *, probe=None, clip=None, variance: bool = True,
-              max_items: int | None = 1000, samples: int = 1, seed: int = 0, cache_dir=None,
+              max_items: int | None = 500, samples: int = 1, seed: int = 0, cache_dir=None,
               progress: bool | None = None, device: str = "cpu"):
     """Per-item features and dataset vectors for ``datasets`` (:class:`~tasklens.datasets.ImageDomain` or
     :class:`~tasklens.datasets.sources.FeatureSet`).
@@ -96,7 +96,7 @@ def represent(datasets, method: str = "task2vec", *, probe=None, clip=None, vari
                 vec = task2vec(d.x, d.y, probe=probe, num_classes=len(d.classes), samples=samples,
                                max_items=max_items, seed=seed, device=device)
             else:
-                vec = mean_var(it.astype(np.float64), variance=variance)
+                vec = mean_var(np.asarray(it if is_image else d.x, np.float64), variance=variance)
             return {"items": it, "vector": vec}
 
         got = cache.fetch("represent", key, compute)
