@@ -53,7 +53,7 @@ def is_dataset_folder(folder) -> bool:
 def _from_npz(path: Path, key: str | None):
     with np.load(path, allow_pickle=False) as z:
         files = set(z.files)
-        name = path.stem
+        name = path.stem if key is None else f"{path.stem}:{key}"
         y = z["y"] if "y" in files else None
         classes = tuple(str(c) for c in z["classes"]) if "classes" in files else ()
         if key is not None:
