@@ -39,6 +39,7 @@ def represent(datasets, method: str = "task2vec", *, probe=None, clip=None, vari
     max_items : images per dataset used by Task2Vec (seeded subset).
     cache_dir : the :class:`FeatureCache` folder; False disables the cache. Keys: the content hash of images,
         labels and class names, the model id (probe weights hash or CLIP model and weights) and the options.
+        The built-in probe itself is always kept in the default cache folder (:func:`default_probe`).
 
     Returns
     -------
@@ -63,7 +64,7 @@ def represent(datasets, method: str = "task2vec", *, probe=None, clip=None, vari
     elif images or method == "task2vec":
         from .fisher import default_probe
 
-        probe = default_probe(cache_dir=cache_dir, progress=progress) if probe is None else probe
+        probe = default_probe(progress=progress) if probe is None else probe  # the probe lives in the default cache
         model_id = _probe_id(probe)
     else:
         model_id = "features"
