@@ -103,6 +103,8 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default=None, help="work folder (default: a temporary one, removed)")
     ap.add_argument("--figures", default=os.path.join(HERE, "figures"))
     ap.add_argument("--json", default=None)
+    ap.add_argument("--eval-only", action="store_true",
+                    help="reuse the datasets and cache of an earlier run in --work; skip the CLI timing and figures")
     args = ap.parse_args(argv)
 
     from tasklens.datasets.sources import load_sources
@@ -163,7 +165,7 @@ def main(argv=None) -> int:
                       f"novel {r['f1_novel']:.3f} ({r['seconds']:.1f} s)", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": rows, "cold_s": cold, "warm_s": warm, "datasets": len(names)}, f, indent=1)
+            json.dump({"rows": rows, "cold_s": cold, "warm_s": warm, "datasets": len(data)}, f, indent=1)
     print(f"\n| method | existing Task2Vec | existing CNN [mu, s2] | novel Task2Vec | novel CNN [mu, s2] |")
     print("|---|---|---|---|---|")
     for name in dict.fromkeys(r["method"] for r in rows):
@@ -173,7 +175,7 @@ def main(argv=None) -> int:
                 v = [100 * r[split] for r in rows if r["method"] == name and r["rep"] == rep]
                 cells.append(f"{np.mean(v):.1f} ± {np.std(v):.1f}" if v else "-")
         print(f"| {name} | " + " | ".join(cells) + " |")
-    if args.work is None:
+    if args.work is None and not args.eval_only:
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

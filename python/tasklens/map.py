@@ -377,7 +377,7 @@ function draw() {
     r.setAttribute('width', Math.max((DATA.hi[i][dx] - DATA.lo[i][dx]) * sx, 1));
     r.setAttribute('height', Math.max((DATA.hi[i][dy] - DATA.lo[i][dy]) * sy, 1));
     r.setAttribute('class', 'box'); r.setAttribute('id', 'box-' + i); r.dataset.i = i;
-    const c = colors[i % colors.length]; r.style.fill = c; r.style.stroke = c;
+    const c = colors[i % colors.length]; r.setAttribute('fill', c); r.setAttribute('stroke', c);
     const t = document.createElementNS(NS, 'title'); t.textContent = DATA.names[i]; r.appendChild(t);
     r.addEventListener('mousemove', ev => {
       tip.innerHTML = describe(i); tip.style.display = 'block';
