@@ -113,24 +113,26 @@ def main(argv=None) -> int:
 
     work = args.work or tempfile.mkdtemp(prefix="tasklens-map-bench-")
     root, cache = os.path.join(work, "data"), os.path.join(work, "cache")
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.rmtree(cache, ignore_errors=True)
-    t = time.perf_counter()
-    names = build(root, args.datasets)
-    print(f"wrote {len(names)} datasets in {time.perf_counter() - t:.1f} s")
-    t = time.perf_counter()
-    default_probe(progress=False)  # the default cache; trained once
-    print(f"built-in probe ready in {time.perf_counter() - t:.1f} s")
-    cold = run_cli(root, os.path.join(work, "out"), cache)
-    warm = run_cli(root, os.path.join(work, "out2"), cache)
-    print(f"tasklens map, {len(names)} datasets, task2vec: cold cache {cold:.1f} s, warm cache {warm:.1f} s")
-    os.makedirs(args.figures, exist_ok=True)
-    for f in ("map.html", "map.png"):
-        shutil.copy(os.path.join(work, "out", f), os.path.join(args.figures, f"map_fashion.{f.split('.')[1]}"))
-
-    shot = screenshot(os.path.join(args.figures, "map_fashion.html"), os.path.join(args.figures, "map_fashion_browser.png"))
-    if shot:
-        print(f"wrote {shot}")
+    cold = warm = None
+    if not args.eval_only:
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
+        t = time.perf_counter()
+        names = build(root, args.datasets)
+        print(f"wrote {len(names)} datasets in {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        default_probe(progress=False)  # the default cache; trained once
+        print(f"built-in probe ready in {time.perf_counter() - t:.1f} s")
+        cold = run_cli(root, os.path.join(work, "out"), cache)
+        warm = run_cli(root, os.path.join(work, "out2"), cache)
+        print(f"tasklens map, {len(names)} datasets, task2vec: cold cache {cold:.1f} s, warm cache {warm:.1f} s")
+        os.makedirs(args.figures, exist_ok=True)
+        for f in ("map.html", "map.png"):
+            shutil.copy(os.path.join(work, "out", f), os.path.join(args.figures, f"map_fashion.{f.split('.')[1]}"))
+        shot = screenshot(os.path.join(args.figures, "map_fashion.html"),
+                          os.path.join(args.figures, "map_fashion_browser.png"))
+        if shot:
+            print(f"wrote {shot}")
 
     data = load_sources([root])
     sizes = np.array([len(d) for d in data])
