@@ -94,6 +94,24 @@ def screenshot(html: str, png: str, select: str = "fm-tops") -> str | None:
     return png
 
 
+def clip_speed(model: str = "ViT-B-32", n: int = 64, batch_size: int = 32) -> None:
+    """Image throughput of an open_clip model with random weights on Fashion-MNIST images (needs open_clip)."""
+    import torch
+
+    from tasklens.datasets import load_fashion_mnist
+    from tasklens.represent.clip import clip_image_features, load_clip
+
+    t = time.perf_counter()
+    clip = load_clip(model, None, seed=0)
+    print(f"create {model} (random weights) {time.perf_counter() - t:.1f} s")
+    x = load_fashion_mnist("test")[0][:n, None]
+    clip_image_features(clip, x[:8], batch_size=8)  # warm-up
+    t = time.perf_counter()
+    clip_image_features(clip, x, batch_size=batch_size)
+    print(f"{model} image features on CPU ({torch.get_num_threads()} threads): "
+          f"{n / (time.perf_counter() - t):.1f} images/s")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -105,7 +123,11 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None)
     ap.add_argument("--eval-only", action="store_true",
                     help="reuse the datasets and cache of an earlier run in --work; skip the CLI timing and figures")
+    ap.add_argument("--clip-speed", action="store_true", help="only time open_clip ViT-B-32 (random weights)")
     args = ap.parse_args(argv)
+    if args.clip_speed:
+        clip_speed()
+        return 0
 
     from tasklens.datasets.sources import load_sources
     from tasklens.map import _evaluate, label_relations
