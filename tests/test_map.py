@@ -176,6 +176,18 @@ def test_cli_end_to_end(tmp_path, probe_file):
     assert main(["map", str(root), "--out", str(out), "--represent", "clip"]) == 2
 
 
+def test_cli_clip_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    import tasklens.represent.clip as c
+    from tasklens.cli import main
+
+    monkeypatch.setattr(c, "open_clip_available", lambda: (False, "ImportError: no torchvision"))
+    root = _tree(tmp_path / "root")
+    assert main(["map", str(root), "--out", str(tmp_path / "o"), "--represent", "clip", "--clip-weights",
+                 "w.bin"]) == 1
+    err = capsys.readouterr().err
+    assert "pip install 'tasklens[clip]'" in err and "unexpected" not in err and len(err.strip().splitlines()) == 1
+
+
 # --------------------------------------------------------------------------- the HTML in Chromium
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -72,7 +72,12 @@ def run(args) -> int:
             raise UsageError("--represent clip needs --clip-weights FILE (an open_clip checkpoint) or a hub tag")
         from tasklens.represent.clip import load_clip
 
-        clip = load_clip(args.clip_model, args.clip_weights, device=args.device)
+        from ._io import InputError
+
+        try:
+            clip = load_clip(args.clip_model, args.clip_weights, device=args.device)
+        except (ImportError, RuntimeError) as exc:  # open_clip missing, or a hub tag while offline
+            raise InputError(str(exc)) from None
     elif args.probe is not None:
         from tasklens.represent.fisher import load_probe
 
