@@ -51,7 +51,7 @@ def register(sub) -> None:
                         "built-in probe, trained on first use and cached)")
     p.add_argument("--clip-model", default="ViT-B-32", help="open_clip architecture for --represent clip")
     p.add_argument("--clip-weights", default=None, metavar="FILE|TAG",
-                   help="open_clip checkpoint file (offline) or hub tag (downloads); required for clip")
+                   help="open_clip checkpoint file (offline) or hub tag (downloads); required for clip (default: none)")
     p.add_argument("--image-size", type=int_type(min=1), default=None,
                    help="resize every image to this square size (default: images of one folder must match)")
     p.add_argument("--cache-dir", default=None,
