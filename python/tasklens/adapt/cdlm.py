@@ -87,7 +87,7 @@ class CDLM(Estimator):
         c, s, k, cfg = self.meta_["channels"], self.meta_["size"], self.meta_["n_classes"], self.config
         self.encoder = CDLMEncoder(c, s, cfg["width"], cfg["latent"])
         self.decoder = Decoder(cfg["latent"], c, s, cfg["width"])
-        self.disc = mlp(cfg["latent"], 100, 1)
+        self.disc = mlp(cfg["latent"], 100, 1, norm=True)
         self.clf_features = FeatureNet(c, s, cfg["width"], cfg["latent"])
         self.clf_head = mlp(cfg["latent"], 100, k)
 

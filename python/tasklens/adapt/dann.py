@@ -42,7 +42,7 @@ class _Supervised(Estimator):
         c, s, k, cfg = self.meta_["channels"], self.meta_["size"], self.meta_["n_classes"], self.config
         self.features = FeatureNet(c, s, cfg["width"], cfg["latent"])
         self.classifier = mlp(cfg["latent"], 100, k)
-        self.domain = mlp(cfg["latent"], 100, 1)
+        self.domain = mlp(cfg["latent"], 100, 1, norm=True)
 
     def _logits(self, xb):
         return self.classifier(self.features(xb))
@@ -87,7 +87,7 @@ class _Supervised(Estimator):
                         fs, ft = f[:xs.shape[0]], f[xs.shape[0]:]
                         cls = F.cross_entropy(self.classifier(fs), ys)
                         d = self.domain(grad_reverse(torch.cat([fs, ft]), dann_lambda(p)))[:, 0]
-                        dom = adversarial(d[:xs.shape[0]], d[xs.shape[0]:])
+                        dom = 0.5 * adversarial(d[:xs.shape[0]], d[xs.shape[0]:])
                         loss = cls + dom
                         sums["dom"] += float(dom.detach())
                     else:

@@ -80,9 +80,11 @@ class Decoder(nn.Module):
         return self.net(self.fc(z).view(-1, self.w, self.s0, self.s0))
 
 
-def mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
-    """Two-layer fully connected network (the discriminator / classifier heads)."""
-    return nn.Sequential(nn.Linear(inp, hidden), nn.ReLU(), nn.Linear(hidden, out))
+def mlp(inp: int, hidden: int, out: int, norm: bool = False) -> nn.Sequential:
+    """Two-layer fully connected network (classifier heads); ``norm`` adds batch normalisation to the hidden
+    layer (used by the domain discriminators, where it keeps the adversarial game from oscillating)."""
+    mid = [nn.BatchNorm1d(hidden)] if norm else []
+    return nn.Sequential(nn.Linear(inp, hidden), *mid, nn.ReLU(), nn.Linear(hidden, out))
 
 
 class FeatureNet(nn.Module):
