@@ -55,8 +55,14 @@ def main(argv=None):
     ap.add_argument("--no-ablation", action="store_true", help="skip the ablation")
     ap.add_argument("--figures", default=os.path.join(os.path.dirname(__file__), "figures"),
                     help="directory for adapt_*.png (default: benchmarks/figures)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (default: torch's; 1 is much faster on a shared machine)")
     ap.add_argument("--rows", default=None, help="CSV file for every run's metrics row (default: none)")
     args = ap.parse_args(argv)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     rows, table, adist = [], [], []
     kw = dict(epochs=args.epochs, width=args.width, device="auto")
