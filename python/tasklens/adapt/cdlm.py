@@ -74,13 +74,15 @@ class CDLM(Estimator):
 
     def __init__(self, *, seed=0, epochs=10, batch_size=64, gamma1=1.0, gamma2=0.1, lambda1=1e-4,
                  lambda2=1e-4, beta1=0.1, beta2=0.01, lr_phi=0.01, momentum=0.9, lr_theta=1e-3, width=64,
-                 latent=64, joint_classifier=True, n_classes=None, device="auto", progress=None):
+                 latent=64, joint_classifier=True, consistency_to_encoder=True, clip=5.0, n_classes=None,
+                 device="auto", progress=None):
         super().__init__(seed=seed, epochs=epochs, batch_size=batch_size, width=width, latent=latent,
                          device=device, progress=progress)
         self.config.update(gamma1=float(gamma1), gamma2=float(gamma2), lambda1=float(lambda1),
                            lambda2=float(lambda2), beta1=float(beta1), beta2=float(beta2),
                            lr_phi=float(lr_phi), momentum=float(momentum), lr_theta=float(lr_theta),
                            joint_classifier=bool(joint_classifier),
+                           consistency_to_encoder=bool(consistency_to_encoder), clip=float(clip),
                            n_classes=None if n_classes is None else int(n_classes))
 
     def _build(self):
@@ -170,14 +172,17 @@ class CDLM(Estimator):
                     xs, ys, xt = xs_all[i].to(dev), ys_all[i].to(dev), xt_all[tgt.next()].to(dev)
                     eps = torch.randn((4, bs, cfg["latent"]), generator=gen).to(dev)
                     L = self.losses(xs, ys, xt, eps, dann_lambda(p))
-                    loss_phi = L["adv"] + l1 * L["kl"] + l2 * L["rec"] + (L["cls"] if joint else 0.0)
-                    loss_theta = L["rec"] + b1 * L["cs"] + b2 * L["ct"] + (L["cls"] if joint else 0.0)
+                    l_c = b1 * L["cs"] + b2 * L["ct"]
+                    loss_phi = (L["adv"] + l1 * L["kl"] + l2 * L["rec"] + (l_c if cfg["consistency_to_encoder"]
+                                                                          else 0.0) + (L["cls"] if joint else 0.0))
+                    loss_theta = L["rec"] + l_c + (L["cls"] if joint else 0.0)
                     g_phi = torch.autograd.grad(loss_phi, phi, retain_graph=True, allow_unused=True)
                     g_rest = torch.autograd.grad(loss_theta, theta, retain_graph=True, allow_unused=True)
                     g_clf = torch.autograd.grad(L["cls"], clf, allow_unused=True)
                     for ps, gs in ((phi, g_phi), (theta, g_rest), (clf, g_clf)):
                         for prm, gr in zip(ps, gs):
                             prm.grad = gr
+                    torch.nn.utils.clip_grad_norm_(phi, cfg["clip"])
                     opt_phi.step()
                     opt_theta.step()
                     for k2, v in L.items():
