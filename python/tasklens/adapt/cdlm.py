@@ -12,7 +12,8 @@ Model
 - D_theta (:class:`~tasklens.adapt.nets.Decoder`), the source-domain decoder: reconstructions
   x^_st = D(z_st), x^_ts = D(z_ts) and generations x~_s = D(gamma1 h_s + gamma2 eps), x~_ts = D(gamma1 h_t +
   gamma2 eps) (Eq. 6).
-- Xi, a two-layer MLP discriminator (100 hidden units) on h behind a gradient reversal layer (Eq. 10).
+- Xi, a two-layer MLP discriminator (100 hidden units, batch-normalised) on h behind a gradient reversal
+  layer (Eq. 10).
 - C, the classifier of the test mode: the same conv trunk as the baselines plus a two-layer MLP head.
 
 Losses (reductions in :mod:`tasklens.adapt.losses`)
@@ -24,16 +25,20 @@ MSE); L_cls = CE(C(x_s), y_s) + CE(C(x~_s), y_s).
 
 Updates (Eq. 12), from separate gradients of two objectives in each step:
 - phi (encoder, and Xi through the reversal layer): SGD with momentum on L_adv + lambda1 L_KL + lambda2
-  L_Rec, plus L_cls through x~_s when ``joint_classifier`` (see below); learning rate lr_phi / (1 + 10 p)^0.75
-  and reversal factor lambda_p = 2 / (1 + exp(-10 p)) - 1 as in DANN (the paper gives no schedule).
-- theta (decoder): Adam on L_Rec + L_c (+ L_cls when ``joint_classifier``).
+  L_Rec + L_c (+ L_cls through x~_s when ``joint_classifier``), gradient norm clipped at ``clip``;
+  learning rate lr_phi / (1 + 10 p)^0.75 and reversal factor lambda_p = 2 / (1 + exp(-10 p)) - 1 as in
+  DANN (the paper gives no schedule). Eq. 12 lists L_c under theta only, but Sect. 3.3 says "the
+  consistencies can guide the encoder to learn the representations from both domains", and without it
+  nothing makes h describe its image (measured: the classifier stays at chance even on the source), so by
+  default L_c also reaches phi; ``consistency_to_encoder=False`` gives Eq. 12 literally.
+- theta (decoder): Adam (betas 0.5, 0.999) on L_Rec + L_c (+ L_cls when ``joint_classifier``).
 - C: Adam on L_cls.
 
 Classification (the paper's test mode, Sect. 3.3): an image x goes through E_phi to h, is translated to the
 source style x~ = D(gamma1 h) (eps = 0, the mean of the noise, so predictions are deterministic), and C
 classifies x~. C is trained on labelled source images: the real x_s and their generations x~_s (same
 labels), since it has to classify generated images at test time. Eq. 12 has no supervised term, so with
-``joint_classifier=False`` the encoder and decoder follow Eq. 12 exactly and C learns on detached images;
+``joint_classifier=False`` (and ``consistency_to_encoder=False``) the updates follow Eq. 12 exactly and C learns on detached images;
 with the default ``joint_classifier=True`` the classifier's loss on x~_s also reaches theta and phi, which
 is what lets h carry the class (the paper's text does not say how its encoder becomes class-discriminative).
 ``transform`` returns h; ``translate`` returns x~_ts.
@@ -66,6 +71,8 @@ class CDLM(Estimator):
     lr_phi, momentum : SGD for phi; lr_theta : Adam for theta and the classifier.
     width, latent : trunk width w (channels w, 2w, 4w) and dimension of mu, sigma, h.
     joint_classifier : let the classifier's loss on generated source images reach theta and phi.
+    consistency_to_encoder : let L_c (Eq. 11) reach phi as well as theta (see the module docstring).
+    clip : gradient-norm clip of the phi update (as DANN's).
     n_classes : number of classes (default: max source label + 1).
     device : "auto" (CUDA when present), "cpu", "cuda", ... ; progress : tqdm bar (None: when stderr is a TTY).
     """

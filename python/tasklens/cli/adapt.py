@@ -132,6 +132,10 @@ def run_adapt(method: str, pair: str, *, out: str | None, reverse: bool = False,
 
 
 def cmd_adapt(args) -> int:
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)  # tasklens --threads N also bounds torch's CPU threads here
     row = run_adapt(args.method, args.pair, out=args.out, reverse=args.reverse, epochs=args.epochs,
                     seed=args.seed, subsample=args.subsample, batch_size=args.batch_size, width=args.width,
                     device=args.device)
