@@ -106,6 +106,8 @@ def run_adapt(method: str, pair: str, *, out: str | None, reverse: bool = False,
     data = data if data is not None else load_pair(pair, reverse, subsample)
     model = make_model(method, seed=seed, epochs=epochs, progress=progress, **model_kw)
     (xs, ys), (xt, yt) = data["source"], data["target"]
+    if method == "target" and xt.shape[1] == 1 and xs.shape[1] == 3:
+        xt = np.repeat(xt, 3, 1)  # channel broadcast, so that the model also scores the RGB source test set
     t0 = time.perf_counter()
     if method == "target":
         model.fit(xt, yt)
