@@ -38,7 +38,8 @@ Classification (the paper's test mode, Sect. 3.3): an image x goes through E_phi
 source style x~ = D(gamma1 h) (eps = 0, the mean of the noise, so predictions are deterministic), and C
 classifies x~. C is trained on labelled source images: the real x_s and their generations x~_s (same
 labels), since it has to classify generated images at test time. Eq. 12 has no supervised term, so with
-``joint_classifier=False`` (and ``consistency_to_encoder=False``) the updates follow Eq. 12 exactly and C learns on detached images;
+``joint_classifier=False`` (and ``consistency_to_encoder=False``) the updates follow Eq. 12 exactly and C
+learns on detached images;
 with the default ``joint_classifier=True`` the classifier's loss on x~_s also reaches theta and phi, which
 is what lets h carry the class (the paper's text does not say how its encoder becomes class-discriminative).
 ``transform`` returns h; ``translate`` returns x~_ts.
