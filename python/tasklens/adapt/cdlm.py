@@ -12,7 +12,8 @@ Model
 - D_theta (:class:`~tasklens.adapt.nets.Decoder`), the source-domain decoder: reconstructions
   x^_st = D(z_st), x^_ts = D(z_ts) and generations x~_s = D(gamma1 h_s + gamma2 eps), x~_ts = D(gamma1 h_t +
   gamma2 eps) (Eq. 6).
-- Xi, a two-layer MLP discriminator (100 hidden units) on h behind a gradient reversal layer (Eq. 10).
+- Xi, a two-layer MLP discriminator (100 hidden units, batch-normalised) on h behind a gradient reversal
+  layer (Eq. 10).
 - C, the classifier of the test mode: the same conv trunk as the baselines plus a two-layer MLP head.
 
 Losses (reductions in :mod:`tasklens.adapt.losses`)
@@ -24,16 +25,21 @@ MSE); L_cls = CE(C(x_s), y_s) + CE(C(x~_s), y_s).
 
 Updates (Eq. 12), from separate gradients of two objectives in each step:
 - phi (encoder, and Xi through the reversal layer): SGD with momentum on L_adv + lambda1 L_KL + lambda2
-  L_Rec, plus L_cls through x~_s when ``joint_classifier`` (see below); learning rate lr_phi / (1 + 10 p)^0.75
-  and reversal factor lambda_p = 2 / (1 + exp(-10 p)) - 1 as in DANN (the paper gives no schedule).
-- theta (decoder): Adam on L_Rec + L_c (+ L_cls when ``joint_classifier``).
+  L_Rec + L_c (+ L_cls through x~_s when ``joint_classifier``), gradient norm clipped at ``clip``;
+  learning rate lr_phi / (1 + 10 p)^0.75 and reversal factor lambda_p = 2 / (1 + exp(-10 p)) - 1 as in
+  DANN (the paper gives no schedule). Eq. 12 lists L_c under theta only, but Sect. 3.3 says "the
+  consistencies can guide the encoder to learn the representations from both domains", and without it
+  nothing makes h describe its image (measured: the classifier stays at chance even on the source), so by
+  default L_c also reaches phi; ``consistency_to_encoder=False`` gives Eq. 12 literally.
+- theta (decoder): Adam (betas 0.5, 0.999) on L_Rec + L_c (+ L_cls when ``joint_classifier``).
 - C: Adam on L_cls.
 
 Classification (the paper's test mode, Sect. 3.3): an image x goes through E_phi to h, is translated to the
 source style x~ = D(gamma1 h) (eps = 0, the mean of the noise, so predictions are deterministic), and C
 classifies x~. C is trained on labelled source images: the real x_s and their generations x~_s (same
 labels), since it has to classify generated images at test time. Eq. 12 has no supervised term, so with
-``joint_classifier=False`` the encoder and decoder follow Eq. 12 exactly and C learns on detached images;
+``joint_classifier=False`` (and ``consistency_to_encoder=False``) the updates follow Eq. 12 exactly and C
+learns on detached images;
 with the default ``joint_classifier=True`` the classifier's loss on x~_s also reaches theta and phi, which
 is what lets h carry the class (the paper's text does not say how its encoder becomes class-discriminative).
 ``transform`` returns h; ``translate`` returns x~_ts.
@@ -66,6 +72,8 @@ class CDLM(Estimator):
     lr_phi, momentum : SGD for phi; lr_theta : Adam for theta and the classifier.
     width, latent : trunk width w (channels w, 2w, 4w) and dimension of mu, sigma, h.
     joint_classifier : let the classifier's loss on generated source images reach theta and phi.
+    consistency_to_encoder : let L_c (Eq. 11) reach phi as well as theta (see the module docstring).
+    clip : gradient-norm clip of the phi update (as DANN's).
     n_classes : number of classes (default: max source label + 1).
     device : "auto" (CUDA when present), "cpu", "cuda", ... ; progress : tqdm bar (None: when stderr is a TTY).
     """
@@ -74,20 +82,22 @@ class CDLM(Estimator):
 
     def __init__(self, *, seed=0, epochs=10, batch_size=64, gamma1=1.0, gamma2=0.1, lambda1=1e-4,
                  lambda2=1e-4, beta1=0.1, beta2=0.01, lr_phi=0.01, momentum=0.9, lr_theta=1e-3, width=64,
-                 latent=64, joint_classifier=True, n_classes=None, device="auto", progress=None):
+                 latent=64, joint_classifier=True, consistency_to_encoder=True, clip=5.0, n_classes=None,
+                 device="auto", progress=None):
         super().__init__(seed=seed, epochs=epochs, batch_size=batch_size, width=width, latent=latent,
                          device=device, progress=progress)
         self.config.update(gamma1=float(gamma1), gamma2=float(gamma2), lambda1=float(lambda1),
                            lambda2=float(lambda2), beta1=float(beta1), beta2=float(beta2),
                            lr_phi=float(lr_phi), momentum=float(momentum), lr_theta=float(lr_theta),
                            joint_classifier=bool(joint_classifier),
+                           consistency_to_encoder=bool(consistency_to_encoder), clip=float(clip),
                            n_classes=None if n_classes is None else int(n_classes))
 
     def _build(self):
         c, s, k, cfg = self.meta_["channels"], self.meta_["size"], self.meta_["n_classes"], self.config
         self.encoder = CDLMEncoder(c, s, cfg["width"], cfg["latent"])
         self.decoder = Decoder(cfg["latent"], c, s, cfg["width"])
-        self.disc = mlp(cfg["latent"], 100, 1)
+        self.disc = mlp(cfg["latent"], 100, 1, norm=True)
         self.clf_features = FeatureNet(c, s, cfg["width"], cfg["latent"])
         self.clf_head = mlp(cfg["latent"], 100, k)
 
@@ -170,14 +180,17 @@ class CDLM(Estimator):
                     xs, ys, xt = xs_all[i].to(dev), ys_all[i].to(dev), xt_all[tgt.next()].to(dev)
                     eps = torch.randn((4, bs, cfg["latent"]), generator=gen).to(dev)
                     L = self.losses(xs, ys, xt, eps, dann_lambda(p))
-                    loss_phi = L["adv"] + l1 * L["kl"] + l2 * L["rec"] + (L["cls"] if joint else 0.0)
-                    loss_theta = L["rec"] + b1 * L["cs"] + b2 * L["ct"] + (L["cls"] if joint else 0.0)
+                    l_c = b1 * L["cs"] + b2 * L["ct"]
+                    loss_phi = (L["adv"] + l1 * L["kl"] + l2 * L["rec"] + (l_c if cfg["consistency_to_encoder"]
+                                                                          else 0.0) + (L["cls"] if joint else 0.0))
+                    loss_theta = L["rec"] + l_c + (L["cls"] if joint else 0.0)
                     g_phi = torch.autograd.grad(loss_phi, phi, retain_graph=True, allow_unused=True)
                     g_rest = torch.autograd.grad(loss_theta, theta, retain_graph=True, allow_unused=True)
                     g_clf = torch.autograd.grad(L["cls"], clf, allow_unused=True)
                     for ps, gs in ((phi, g_phi), (theta, g_rest), (clf, g_clf)):
                         for prm, gr in zip(ps, gs):
                             prm.grad = gr
+                    torch.nn.utils.clip_grad_norm_(phi, cfg["clip"])
                     opt_phi.step()
                     opt_theta.step()
                     for k2, v in L.items():

@@ -3,14 +3,16 @@ target-only bounds, all on the same backbone and budget.
 
 Backbone: :class:`~tasklens.adapt.nets.FeatureNet` (UNIT-style trunk + a ``latent``-wide ReLU feature
 layer G_f), label classifier G_y (two-layer MLP, 100 hidden units) and, for DANN, domain classifier G_d
-(two-layer MLP, 100 hidden units) behind a gradient reversal layer (Ganin et al., Sect. 4-5).
+(two-layer MLP, 100 hidden units, batch-normalised hidden layer) behind a gradient reversal layer
+(Ganin et al., Sect. 4-5).
 
 Training (Sect. 5.2.2): SGD with momentum 0.9; ``epochs`` passes over the labelled set, each of
 ceil(n / batch_size) steps; progress p in [0, 1] over all steps; learning rate mu_p = lr / (1 + 10 p)^0.75;
 adaptation factor lambda_p = 2 / (1 + exp(-10 p)) - 1 on the reversal layer. Each DANN step uses one
 labelled source batch and one unlabelled target batch of the same size; the loss is
-CE(G_y(G_f(x_s)), y_s) + BCE(G_d(R(G_f(x_s))), 1) + BCE(G_d(R(G_f(x_t))), 0).
-Source-only and target-only use the same steps without the domain term.
+CE(G_y(G_f(x_s)), y_s) + (BCE(G_d(R(G_f(x_s))), 1) + BCE(G_d(R(G_f(x_t))), 0)) / 2, the domain term
+being the mean over all 2 x batch domain predictions; the gradient norm is clipped at ``clip`` (5).
+Source-only and target-only use the same steps (and clipping) without the domain term.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class _Supervised(Estimator):
         c, s, k, cfg = self.meta_["channels"], self.meta_["size"], self.meta_["n_classes"], self.config
         self.features = FeatureNet(c, s, cfg["width"], cfg["latent"])
         self.classifier = mlp(cfg["latent"], 100, k)
-        self.domain = mlp(cfg["latent"], 100, 1)
+        self.domain = mlp(cfg["latent"], 100, 1, norm=True)
 
     def _logits(self, xb):
         return self.classifier(self.features(xb))
@@ -87,7 +89,7 @@ class _Supervised(Estimator):
                         fs, ft = f[:xs.shape[0]], f[xs.shape[0]:]
                         cls = F.cross_entropy(self.classifier(fs), ys)
                         d = self.domain(grad_reverse(torch.cat([fs, ft]), dann_lambda(p)))[:, 0]
-                        dom = adversarial(d[:xs.shape[0]], d[xs.shape[0]:])
+                        dom = 0.5 * adversarial(d[:xs.shape[0]], d[xs.shape[0]:])
                         loss = cls + dom
                         sums["dom"] += float(dom.detach())
                     else:

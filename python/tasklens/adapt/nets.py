@@ -2,7 +2,8 @@
 gradient reversal layer of Ganin et al. (JMLR 2016, Sect. 5).
 
 The trunk follows the digit networks of UNIT (Liu et al., NeurIPS 2017): three strided convolutions
-(width w, 2w, 4w; kernels 5, 5, 3; stride 2; LeakyReLU 0.2), so a 28x28 image becomes 4w x 4 x 4 and a
+(width w, 2w, 4w; kernels 5, 5, 3; stride 2; LeakyReLU 0.2; batch normalisation after the second and
+third; He-initialised), so a 28x28 image becomes 4w x 4 x 4 and a
 32x32 image 4w x 4 x 4 too. Its flattened output is h' of CDLM's Sect. 3.3. The decoder mirrors it from a
 latent vector: a linear layer to 4w x (H/4) x (W/4), two stride-2 transposed convolutions and a 3x3
 convolution with a sigmoid to C x H x W.
@@ -80,9 +81,11 @@ class Decoder(nn.Module):
         return self.net(self.fc(z).view(-1, self.w, self.s0, self.s0))
 
 
-def mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
-    """Two-layer fully connected network (the discriminator / classifier heads)."""
-    return nn.Sequential(nn.Linear(inp, hidden), nn.ReLU(), nn.Linear(hidden, out))
+def mlp(inp: int, hidden: int, out: int, norm: bool = False) -> nn.Sequential:
+    """Two-layer fully connected network (classifier heads); ``norm`` adds batch normalisation to the hidden
+    layer (used by the domain discriminators, where it keeps the adversarial game from oscillating)."""
+    mid = [nn.BatchNorm1d(hidden)] if norm else []
+    return nn.Sequential(nn.Linear(inp, hidden), *mid, nn.ReLU(), nn.Linear(hidden, out))
 
 
 class FeatureNet(nn.Module):
