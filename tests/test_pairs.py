@@ -197,8 +197,8 @@ def test_resume_after_a_crash_is_exact(rng, tmp_path, monkeypatch):
 
     out = tmp_path / "out"
     monkeypatch.setattr(worker.mf, "write_tile", crashing)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        score_pairs(data, out, sample=None, tile=2, scores=("target_to_source", "symmetric"))
+    with pytest.raises(RuntimeError, match="simulated crash"):  # one worker: exactly 3 tiles finish first
+        score_pairs(data, out, sample=None, tile=2, scores=("target_to_source", "symmetric"), workers=1)
     monkeypatch.setattr(worker.mf, "write_tile", real)
     assert len(mf.read_manifest(str(out))["tiles"]) == 3
     with open(out / mf.LOG, "a") as f:

@@ -149,7 +149,7 @@ def cmd_adapt(args) -> int:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("adapt", help="unsupervised domain adaptation on image pairs (CDLM, DANN, bounds)",
-                              description=__doc__.split("\n\n")[0])
+                              description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--method", choices=METHODS, required=True,
                    help="cdlm, dann, source (source-only lower bound) or target (target-only upper bound)")
     p.add_argument("--pair", choices=PAIRS, required=True,

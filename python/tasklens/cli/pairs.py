@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import add_progress, int_type
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -19,24 +21,24 @@ def register(sub) -> None:
                    choices=["target_to_source", "source_to_target", "symmetric", "emd", "box_containment"],
                    help="score columns to write (default: target_to_source; box_containment needs --task2box)")
     p.add_argument("--task2box", default=None,
-                   help="saved Task2Box model (Task2Box.save) giving each dataset a box, for box_containment")
+                   help="saved Task2Box model (Task2Box.save) giving each dataset a box, for box_containment "
+                        "(default: none)")
     p.add_argument("--metric", default="euclidean", choices=["euclidean", "sqeuclidean", "cosine"],
                    help="row distance (default: euclidean)")
-    p.add_argument("--sample", type=int, default=1000,
+    p.add_argument("--sample", type=int_type(min=0), default=1000,
                    help="rows sampled per dataset, seeded by the dataset name (0 = all rows; default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--tile", type=int, default=None,
+    p.add_argument("--seed", type=int_type(min=0), default=0, help="sampling seed (default 0)")
+    p.add_argument("--tile", type=int_type(min=1), default=None,
                    help="datasets per tile side (default: chosen from --memory-budget)")
     p.add_argument("--memory-budget", default="4GB", help="working memory per worker, e.g. 4GB (default 4GB)")
     p.add_argument("--backend", default="local", choices=["local", "ray"], help="where tiles run (default local)")
     p.add_argument("--address", default=None,
                    help="Ray cluster address for --backend ray (default: a new local Ray runtime)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=int_type(min=1), default=None,
                    help="local backend: tiles computed at once, one thread each (default: --threads or all cores)")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="skip tiles already done in --out (default: --resume); --no-resume starts over")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: only when stderr is a terminal)")
+    add_progress(p)
     p.set_defaults(func=run)
 
 
