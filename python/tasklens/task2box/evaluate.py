@@ -134,12 +134,7 @@ def evaluate_hierarchy(relations, S, val_mask, test_mask, *, antisymmetric: bool
 def validation_f1(S: np.ndarray, R: np.ndarray, mask: np.ndarray, antisymmetric: bool = True) -> float:
     """F1 on the pairs of ``mask`` at the threshold that maximises it there (early stopping of the trained
     models; the hierarchy rule of :func:`evaluate_hierarchy`)."""
-    E = _eligible_scores(S, antisymmetric)[mask]
-    y = R[mask] > 0.5
-    t = select_threshold(E, y)
-    pred = E > t
-    den = pred.sum() + y.sum()
-    return float(2 * (pred & y).sum() / den) if den else 0.0
+    return transfer_f1(S, R, mask, mask, antisymmetric)
 
 
 def transfer_f1(S: np.ndarray, R: np.ndarray, threshold_mask: np.ndarray, score_mask: np.ndarray,
