@@ -14,7 +14,7 @@ from .._dispatch import to_host
 from .._validation import check_array
 from .._validation import check_devices
 
-__all__ = ["evaluate_hierarchy", "select_threshold", "f1_score_at", "spearman", "validation_f1"]
+__all__ = ["evaluate_hierarchy", "select_threshold", "f1_score_at", "spearman", "validation_f1", "transfer_f1"]
 
 
 def _mask(m, n: int, name: str) -> np.ndarray:
@@ -134,10 +134,17 @@ def evaluate_hierarchy(relations, S, val_mask, test_mask, *, antisymmetric: bool
 def validation_f1(S: np.ndarray, R: np.ndarray, mask: np.ndarray, antisymmetric: bool = True) -> float:
     """F1 on the pairs of ``mask`` at the threshold that maximises it there (early stopping of the trained
     models; the hierarchy rule of :func:`evaluate_hierarchy`)."""
-    E = _eligible_scores(S, antisymmetric)[mask]
-    y = R[mask] > 0.5
-    t = select_threshold(E, y)
-    pred = E > t
+    return transfer_f1(S, R, mask, mask, antisymmetric)
+
+
+def transfer_f1(S: np.ndarray, R: np.ndarray, threshold_mask: np.ndarray, score_mask: np.ndarray,
+                antisymmetric: bool = True) -> float:
+    """F1 on the pairs of ``score_mask`` at the threshold that maximises F1 on ``threshold_mask`` (the novel
+    protocol of §4: threshold from existing pairs, F1 on pairs with a held-out dataset)."""
+    E = _eligible_scores(S, antisymmetric)
+    t = select_threshold(E[threshold_mask], R[threshold_mask] > 0.5)
+    y = R[score_mask] > 0.5
+    pred = E[score_mask] > t
     den = pred.sum() + y.sum()
     return float(2 * (pred & y).sum() / den) if den else 0.0
 

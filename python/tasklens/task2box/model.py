@@ -13,6 +13,7 @@ import numpy as np
 from .._dispatch import backend_of, cast, to_host
 from .._validation import check_array, check_choice, check_int, check_positive, check_scalar, describe, is_torch
 from .._validation import check_devices
+from .episodes import holdout_score_masks, holdout_split, mixture_targets
 from .checkpoint import load_checkpoint, save_checkpoint, snapshot
 from .losses import BoxGeometry, center_loss, regularization, relation_loss, relation_loss_pairs, size_order_loss
 from .train import run_training, torch_threads
@@ -26,7 +27,8 @@ def _torch():
     return torch
 
 
-def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: float = 0.0):
+def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: float = 0.0,
+                  geometric: bool = False):
     torch = _torch()
     nn = torch.nn
 
@@ -47,12 +49,23 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
             self.head_lo = nn.Linear(d, box_dim)
             self.head_size = nn.Linear(d, box_dim)
             self.min_size = min_size
+            self.geometric = geometric
+            if geometric:
+                self.lin_centre = nn.Linear(in_dim, box_dim)
+                self.radius_size = nn.Linear(1, box_dim)
 
         def forward(self, x, noise=None):
             z = (x - self.x_mean) / self.x_scale
             if noise is not None:
                 z = z + noise
             h = self.body(z)
+            if self.geometric:
+                # centre: a linear map of e plus the network's correction; side: a function of the
+                # distance ||e - e_o|| to the trivial embedding (here the mean) plus the correction
+                r = z.norm(dim=1, keepdim=True) / z.shape[1] ** 0.5
+                side = torch.nn.functional.softplus(self.head_size(h) + self.radius_size(r)) + self.min_size
+                centre = self.head_lo(h) + self.lin_centre(z)
+                return centre - 0.5 * side, centre + 0.5 * side
             lo = self.head_lo(h)
             hi = lo + torch.nn.functional.softplus(self.head_size(h)) + self.min_size
             return lo, hi
@@ -141,6 +154,21 @@ class Task2Box:
         the mean and variance halves of ``[mu, sigma^2]``).
     progress : tqdm progress bar on stderr: ``None`` (default) shows it only when stderr is a terminal,
         ``True`` always (throttled to one update every 10 s when stderr is not a terminal), ``False`` never.
+    holdout : share of the datasets seen in training held out inside ``fit`` (episodic selection, issue 14):
+        their pairs leave training, and early stopping keeps the epoch with the best F1 on the pairs between
+        a held-out and a kept dataset at the threshold chosen on the kept validation pairs (the novel protocol
+        of §4 replayed on training data; :mod:`tasklens.task2box.episodes`). Drawn with ``seed`` among the
+        datasets of ``train_mask`` only. 0 = off (default); the held-out indices are in ``holdout_``.
+    mixtures : mixture datasets per epoch, as a share of N (representation-space augmentation): for a
+        training pair ``i ⊂ j``, ``w e_i + (1 - w) e_j`` with ``w ~ U(0, 1)`` is a dataset between the two, with
+        the relations implied by the training pairs (:func:`tasklens.task2box.episodes.mixture_targets`);
+        full batch only. mixture_weight : weight of its L_E term.
+    geometric : inductive bias from the asymmetric geometry (Eq. 7): box centre = a linear map of ``e`` plus
+        the network's output, side lengths = softplus(network output + a linear function of
+        ``||e - e_o|| / sqrt(d)``, the distance of the standardised representation to the mean, e_o).
+        Default True: chosen on the selection split of ``benchmarks/task2box_selection.py`` (taxonomy, 3
+        seeds: existing F1 0.494 -> 0.539, novel 0.277 -> 0.286); ``False`` is the earlier network.
+        ``holdout`` and ``mixtures`` stay off by default: neither beat it there (``benchmarks/RESULTS.md``).
     device : torch device for training.
     torch_threads : torch intra-op threads while fitting and embedding (default 1: the network is
         small and one thread avoids oversubscription; None keeps torch's setting).
@@ -168,7 +196,8 @@ class Task2Box:
                  patience: int = 20, lr_decay: float = 1.0, min_size: float = 1e-3,
                  dropout: float = 0.0, input_noise: float = 0.0, standardize: str = "feature",
                  progress: bool | None = None, device: str = "cpu",
-                 torch_threads: int | None = 1):
+                 torch_threads: int | None = 1, holdout: float = 0.0, mixtures: float = 0.0,
+                 mixture_weight: float = 1.0, geometric: bool = True):
         box_dim = check_int(box_dim, "box_dim", min=1)
         seed = check_int(seed, "seed", min=0)
         epochs = check_int(epochs, "epochs", min=1)
@@ -178,7 +207,9 @@ class Task2Box:
         torch_threads = check_int(torch_threads, "torch_threads", min=1, allow_none=True)
         hidden, pos_weight, progress = check_training_options(hidden, pos_weight, progress)
         check_positive(lr, "lr")
-        for name in ("weight_decay", "lam", "alpha", "beta", "size_weight", "min_size", "dropout", "input_noise"):
+        holdout = check_scalar(holdout, "holdout", min=0.0, max=0.5)
+        for name in ("weight_decay", "lam", "alpha", "beta", "size_weight", "min_size", "dropout", "input_noise",
+                     "mixtures", "mixture_weight"):
             check_positive(locals()[name], name, allow_zero=True)
         check_positive(volume_temperature, "volume_temperature")
         check_positive(intersection_temperature, "intersection_temperature")
@@ -195,7 +226,8 @@ class Task2Box:
                            min_size=float(min_size), progress=progress,
                            device=device,
                            torch_threads=torch_threads, dropout=float(dropout), input_noise=float(input_noise),
-                           standardize=standardize)
+                           standardize=standardize, holdout=float(holdout), mixtures=float(mixtures),
+                           mixture_weight=float(mixture_weight), geometric=bool(geometric))
         self.net_ = None
         self.in_dim_ = None
         self.history_ = None
@@ -216,7 +248,8 @@ class Task2Box:
         torch = _torch()
         torch.manual_seed(self.config["seed"])
         c = self.config
-        return _build_boxnet(in_dim, c["box_dim"], c["hidden"], c["min_size"], c.get("dropout", 0.0)).to(c["device"])
+        return _build_boxnet(in_dim, c["box_dim"], c["hidden"], c["min_size"], c.get("dropout", 0.0),
+                             c.get("geometric", False)).to(c["device"])
 
     def fit(self, X, relations, train_mask, val_mask=None, *, sizes=None, checkpoint: str | None = None,
             checkpoint_every: int = 50, resume: str | None = None, callback=None):
@@ -247,12 +280,21 @@ class Task2Box:
         self
         """
         torch = _torch()
-        from .evaluate import validation_f1
+        from .evaluate import transfer_f1, validation_f1
 
         X, R, tr, va = prepare_fit(X, relations, train_mask, val_mask)
         c = self.config
         dev = c["device"]
         n = X.shape[0]
+        episode = None
+        if c.get("holdout"):
+            held = holdout_split(tr, c["holdout"], c["seed"])
+            tr, thr_mask, score_mask = holdout_score_masks(held, tr, va)
+            episode = (held, thr_mask, score_mask)
+        self.holdout_ = None if episode is None else np.flatnonzero(episode[0])
+        if c.get("mixtures") and c["batch_size"] is not None:
+            raise ValueError(f"mixtures={c['mixtures']}: mixture datasets are trained with the full batch only; "
+                             f"use batch_size=None (got batch_size={c['batch_size']})")
         self.in_dim_ = X.shape[1]
         net = self._new_net(X.shape[1])
         with torch.no_grad():
@@ -305,12 +347,45 @@ class Task2Box:
                 return None
             return (torch.randn(Xt.shape, generator=gen) * c["input_noise"]).to(dev)
 
+        n_mix = int(round(c.get("mixtures", 0.0) * n)) if pos_i.numel() else 0
+
+        def mixture_batch():
+            """Representations, targets and weights of this epoch's mixture datasets (episodes.py)."""
+            pick = torch.randint(pos_i.numel(), (n_mix,), generator=gen)
+            w = torch.rand(n_mix, 1, generator=gen, dtype=torch.float64)
+            i, j = pos_i.cpu()[pick].numpy(), pos_j.cpu()[pick].numpy()
+            xm = torch.as_tensor(w.numpy() * X[i] + (1 - w.numpy()) * X[j], dtype=torch.float32, device=dev)
+            t_out, k_out, t_in, k_in = mixture_targets(R, tr, i, j)
+            wt = [torch.as_tensor(np.where(k, np.where(t > 0.5, w_pos, w_neg), 0.0), dtype=torch.float32,
+                                  device=dev) for t, k in ((t_out, k_out), (t_in, k_in))]
+            tt = [torch.as_tensor(t, dtype=torch.float32, device=dev) for t in (t_out, t_in)]
+            return xm, tt, wt
+
+        def mixture_loss(lo, hi, lo_m, hi_m, tt, wt):
+            import tasklens.boxes as tb
+
+            s_out = tb.containment(lo_m, hi_m, lo, hi, **geom.kwargs())
+            s_in = tb.containment(lo, hi, lo_m, hi_m, **geom.kwargs()).T
+            num = (wt[0] * (s_out - tt[0]) ** 2).sum() + (wt[1] * (s_in - tt[1]) ** 2).sum()
+            return num / (wt[0].sum() + wt[1].sum()).clamp_min(1e-12)
+
         def step(epoch):
             set_lr(epoch)
             if c["batch_size"] is None:
                 opt.zero_grad()
-                lo, hi = net(Xt, noisy())
-                loss, parts = objective(lo, hi, relation_loss(lo, hi, Rt, W, geom))
+                if n_mix:
+                    xm, tt, wt = mixture_batch()
+                    noise = noisy()
+                    lo_all, hi_all = net(torch.cat([Xt if noise is None else Xt + noise * net.x_scale, xm]))
+                    lo, hi, lo_m, hi_m = lo_all[:n], hi_all[:n], lo_all[n:], hi_all[n:]
+                    loss, parts = objective(lo, hi, relation_loss(lo, hi, Rt, W, geom))
+                    lm = mixture_loss(lo, hi, lo_m, hi_m, tt, wt)
+                    parts["mixture"] = lm
+                    loss = loss + c["mixture_weight"] * lm
+                    parts["loss"] = loss
+                else:
+                    lo, hi = net(Xt, noisy())
+                    loss, parts = objective(lo, hi, relation_loss(lo, hi, Rt, W, geom))
                 loss.backward()
                 opt.step()
                 return {k: float(v.detach()) for k, v in parts.items()}
@@ -332,7 +407,12 @@ class Task2Box:
             return {k: v / nb for k, v in total.items()}
 
         validate = None
-        if va is not None and va.any():
+        if episode is not None and episode[2].any():
+            def validate():
+                lo, hi = net(Xt)
+                S = self._scores(lo, hi, lo, hi).detach().cpu().numpy().astype(np.float64)
+                return transfer_f1(S, R, episode[1], episode[2])
+        elif va is not None and va.any():
             def validate():
                 lo, hi = net(Xt)
                 return validation_f1(self._scores(lo, hi, lo, hi).detach().cpu().numpy().astype(np.float64), R, va)

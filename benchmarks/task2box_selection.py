@@ -1,0 +1,75 @@
+"""Selection split for Task2Box settings (issue 14): the novel protocol replayed inside the existing datasets.
+
+Per seed, the benchmark's split is made first (``split_novel(seed)``: 10 % novel datasets, stratified by level);
+those novel datasets and every pair touching them are dropped. The remaining existing datasets are split again
+(``split_novel(seed + 1000)``, 10 % "selection-novel", stratified by level) and the pairs among the rest 80/10/10.
+A setting is scored by F1 on the selection-test pairs (existing) and on selection-novel-vs-rest pairs (novel),
+thresholds and the antisymmetry rule chosen on the selection-validation pairs, exactly as in
+``task2box_taxonomy.py``. Nothing here reads a test pair or a test dataset of the benchmark.
+
+    python benchmarks/task2box_selection.py --data ../shared/data/taxonomy --seeds 0 1 2 \\
+        --configs '{}' '{"geometric": false}' '{"mixtures": 0.5}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+sys.path.insert(0, HERE)
+
+from task2box_taxonomy import evaluate  # noqa: E402
+from tasklens.task2box import (Task2Box, base_representations, load_taxonomy, novel_mask,  # noqa: E402
+                               relations_from_taxonomy, split_novel, split_pairs)
+
+
+def selection_split(n: int, levels, seed: int):
+    """(existing, novel) of the selection split: both inside the benchmark's existing datasets of ``seed``."""
+    existing, _ = split_novel(n, fraction=0.1, seed=seed, stratify=levels)
+    sub_e, sub_n = split_novel(existing.size, fraction=0.1, seed=seed + 1000, stratify=np.asarray(levels)[existing])
+    return existing[sub_e], existing[sub_n]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="taxonomy folder (species.csv, species_text_embeddings.npy)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--rep", default="mu", choices=["mu", "musigma"])
+    ap.add_argument("--box-dim", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=300)
+    ap.add_argument("--configs", nargs="+", default=["{}"], help="Task2Box keyword arguments as JSON")
+    args = ap.parse_args(argv)
+    table, emb = load_taxonomy(args.data)
+    taxa = relations_from_taxonomy(table)
+    R, n = taxa.relations, len(taxa)
+    X = base_representations(emb, taxa.members, variance=args.rep == "musigma")
+    for cfg in args.configs:
+        kw = json.loads(cfg)
+        rows = []
+        for seed in args.seeds:
+            existing, novel = selection_split(n, taxa.levels, seed)
+            tr, va, te = split_pairs(n, seed=seed, datasets=existing)
+            t = time.perf_counter()
+            model = Task2Box(**{"box_dim": args.box_dim, "seed": seed, "epochs": args.epochs, "progress": False,
+                                "standardize": "feature" if args.rep == "mu" else "global", **kw}).fit(X, R, tr, va)
+            secs = time.perf_counter() - t
+            res = evaluate(R, model.containment(X), va, te, novel_mask(n, existing, novel))
+            rows.append((res["existing"], res["novel"], res["val"], secs))
+            print(f"{cfg} seed {seed}: existing {res['existing']:.3f} novel {res['novel']:.3f} val {res['val']:.3f}"
+                  f" ({secs:.1f} s)", flush=True)
+        a = np.array(rows)
+        print(f"{cfg} mean over seeds {args.seeds}: existing {a[:, 0].mean():.3f} ± {a[:, 0].std():.3f}, "
+              f"novel {a[:, 1].mean():.3f} ± {a[:, 1].std():.3f}, val {a[:, 2].mean():.3f}, {a[:, 3].mean():.1f} s",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

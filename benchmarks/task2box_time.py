@@ -1,0 +1,42 @@
+"""Training time of Task2Box 5-D with the old network (geometric=False) and the default (geometric=True),
+alternating, on the seed-0 split of the taxonomy benchmark ([mu], 300 epochs; issue 14's 3x budget).
+
+    python benchmarks/task2box_time.py --data ../shared/data/taxonomy [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+
+from tasklens.task2box import (Task2Box, base_representations, load_taxonomy, relations_from_taxonomy,  # noqa: E402
+                               split_novel, split_pairs)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args(argv)
+    table, emb = load_taxonomy(args.data)
+    taxa = relations_from_taxonomy(table)
+    R, n = taxa.relations, len(taxa)
+    X = base_representations(emb, taxa.members)
+    existing, _ = split_novel(n, fraction=0.1, seed=0, stratify=taxa.levels)
+    tr, va, _ = split_pairs(n, seed=0, datasets=existing)
+    for _ in range(args.repeats):
+        for geometric in (False, True):
+            t = time.perf_counter()
+            m = Task2Box(box_dim=5, seed=0, epochs=300, progress=False, geometric=geometric).fit(X, R, tr, va)
+            secs = time.perf_counter() - t
+            print(f"geometric={geometric}: {secs:.1f} s, {m.history_['epochs_run']} epochs, "
+                  f"{secs / m.history_['epochs_run'] * 1000:.1f} ms/epoch", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
