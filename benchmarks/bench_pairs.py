@@ -259,6 +259,7 @@ def profile_tile(a):
     for (file, _, func), (_, _, tottime, _, _) in stats.items():
         key = {"distance_reduce_rows": "reduce_rows (native)", "distance_reduce_cols": "reduce_cols (native)",
                "distance_finalize": "finalize (native, float64)", "segmented_nearest": "sgemm + Python loop",
+               "_segmented_nearest": "sgemm + Python loop",
                "_guard": "error-bound guard"}.get(func.split(".")[-1].rstrip(">").split(" ")[-1])
         if key:
             parts[key] = parts.get(key, 0.0) + tottime

@@ -207,13 +207,23 @@ def _state(n: int, m: int, eps2: np.ndarray):
 
 
 def _guard(a: np.ndarray, seg_max: np.ndarray, d: int) -> np.ndarray:
-    """Twice the score error bound (score_error_bound in distance_math.h), (len(a), len(seg_max)) float32."""
+    """Twice the score error bound (score_error_bound in distance_math.h), (len(a), len(seg_max)) float32.
+
+    Formed in row chunks of about ``_CHUNK`` elements, so that the float64 temporaries stay small (cache
+    sized) instead of (len(a), len(seg_max)) each; every element is the same float64 expression as a whole-
+    array evaluation, so the guard does not depend on the chunking.
+    """
     gamma = d * _U32 / (1.0 - d * _U32)
-    a = a[:, None]
+    out = np.empty((len(a), len(seg_max)), dtype=np.float32)
     r = seg_max[None, :]
-    bound = 1.01 * (2.0 * gamma * a * r + _U32 * (2.0 * r * r + 2.0 * a * r) + 4.0 * _U32 * (a + r) ** 2) + 1e-30
-    # Round up so that the float32 guard is never below the float64 bound.
-    return np.nextafter((2.0 * bound).astype(np.float32), np.float32(np.inf))
+    step = max(1, _CHUNK // max(len(seg_max), 1))
+    for b in range(0, len(a), step):
+        ab = a[b:b + step, None]
+        bound = 1.01 * (2.0 * gamma * ab * r + _U32 * (2.0 * r * r + 2.0 * ab * r)
+                        + 4.0 * _U32 * (ab + r) ** 2) + 1e-30
+        # Round up so that the float32 guard is never below the float64 bound.
+        out[b:b + step] = np.nextafter((2.0 * bound).astype(np.float32), np.float32(np.inf))
+    return out
 
 
 def segmented_nearest(tgt: np.ndarray, off_t: np.ndarray, src: np.ndarray | None = None,
