@@ -22,7 +22,7 @@ result must equal the uninterrupted run bit for bit), and the Ray backend with 1
 runtime with num_cpus = workers, one kernel thread per task).
 
 Usage: python benchmarks/bench_pairs.py [--m 1000 --n 100 --d 128] [--threads 2] [--peer-targets 50]
-       [--skip-ray] [--skip-resume] [--workdir DIR]
+       [--skip-ray] [--skip-resume] [--workdir DIR] [--baseline OLD/python]
        python benchmarks/bench_pairs.py --profile-tile    (where one tile's time goes)
 """
 
@@ -41,7 +41,8 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "python"))
+# children of --baseline import the tasklens given by the parent (BENCH_PAIRS_PYTHON), not this checkout's
+sys.path.insert(0, os.environ.get("BENCH_PAIRS_PYTHON") or os.path.join(HERE, "..", "python"))
 
 
 def make_store(path, m, n, d, seed=0):
@@ -91,6 +92,7 @@ def set_threads(n):
 # ---- contenders (each in its own child process) ----------------------------------------------------------
 
 def child_tasklens(a):
+    import tasklens
     from tasklens.pairs import score_pairs
 
     limits = set_threads(a.threads)  # noqa: F841
@@ -99,7 +101,8 @@ def child_tasklens(a):
     res = score_pairs(a.store, a.out, resume=a.resume, progress=False)
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
     return {"wall": wall, "cpu": cpu, "pairs": res["pairs"], "tiles_run": res["tiles_run"], "tiles": res["tiles"],
-            "tile": res["tile"], "rss_growth_mib": (_status_kib("VmHWM") - before) / 1024}
+            "tile": res["tile"], "rss_growth_mib": (_status_kib("VmHWM") - before) / 1024,
+            "package": os.path.dirname(tasklens.__file__)}
 
 
 def child_faiss(a):
@@ -162,19 +165,20 @@ def child_ray(a):
 CHILDREN = {"tasklens": child_tasklens, "faiss": child_faiss, "torch": child_torch, "ray": child_ray}
 
 
-def run_child(name, store, out, a, **extra):
+def run_child(name, store, out, a, python_dir=None, **extra):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--store", store, "--out", out,
            "--threads", str(a.threads), "--peer-targets", str(a.peer_targets)]
     for k, v in extra.items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": _pythonpath()})
+    env = {**os.environ, "PYTHONPATH": _pythonpath(python_dir), "BENCH_PAIRS_PYTHON": python_dir or ""}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"child {name} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _pythonpath():
-    return os.pathsep.join([os.path.join(HERE, "..", "python"), os.environ.get("PYTHONPATH", "")])
+def _pythonpath(python_dir=None):
+    return os.pathsep.join([python_dir or os.path.join(HERE, "..", "python"), os.environ.get("PYTHONPATH", "")])
 
 
 def tile_costs(out):
@@ -259,6 +263,7 @@ def profile_tile(a):
     for (file, _, func), (_, _, tottime, _, _) in stats.items():
         key = {"distance_reduce_rows": "reduce_rows (native)", "distance_reduce_cols": "reduce_cols (native)",
                "distance_finalize": "finalize (native, float64)", "segmented_nearest": "sgemm + Python loop",
+               "_segmented_nearest": "sgemm + Python loop",
                "_guard": "error-bound guard"}.get(func.split(".")[-1].rstrip(">").split(" ")[-1])
         if key:
             parts[key] = parts.get(key, 0.0) + tottime
@@ -280,6 +285,9 @@ def main():
     p.add_argument("--skip-ray", action="store_true")
     p.add_argument("--skip-resume", action="store_true")
     p.add_argument("--workdir", default=None)
+    p.add_argument("--baseline", default=None, metavar="DIR",
+                   help="also time the tasklens package in DIR (e.g. an older build's python/), alternating with "
+                        "the current one on the same data, and check that its result is identical")
     p.add_argument("--profile-tile", action="store_true", help="only: where one tile's time goes")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--store", default=None, help=argparse.SUPPRESS)
@@ -329,6 +337,14 @@ def main():
             res["rel_err_vs_float64"] = brute_force_check(data, dense, rng.integers(0, m, size=(30, 2)))
         else:
             assert np.array_equal(read_pairs(out, dense=True), dense)
+        if a.baseline:
+            bout = os.path.join(work, "baseline")
+            shutil.rmtree(bout, ignore_errors=True)
+            r = run_child("tasklens", store, bout, a, python_dir=os.path.abspath(a.baseline))
+            r["load"] = os.getloadavg()[0]
+            r["identical"] = bool(np.array_equal(read_pairs(bout, dense=True), dense))
+            res["baseline"] = best(res.get("baseline"), r)
+            print("baseline", r, flush=True)
         for name in a.peers.split(","):
             if name == "faiss" and rep > 0:
                 continue  # per-pair faiss is ~20x slower than the others: timed once
@@ -380,6 +396,11 @@ def main():
     cpu_ours = min(res["tasklens"]["cpus"])
     print(f"CPU seconds: tasklens {cpu_ours:.1f} (least of the runs), faster peer {cpu_peer:.1f} (extrapolated): "
           f"{cpu_peer / cpu_ours:.2f}x")
+    if "baseline" in res:
+        bl = res["baseline"]
+        print(f"baseline ({a.baseline}): wall {bl['wall']:.1f} s, CPU {min(bl['cpus']):.1f} s (least of the runs), "
+              f"identical result: {bl['identical']}; current / baseline CPU: {cpu_ours / min(bl['cpus']):.2f}, "
+              f"wall: {t['wall'] / bl['wall']:.2f}; baseline vs faster peer (CPU): {cpu_peer / min(bl['cpus']):.2f}x")
     if "ray1" in res:
         e = res["ray1"]["wall"] / (2 * res["ray2"]["wall"])
         print(f"ray: 1 worker {res['ray1']['wall']:.1f} s, 2 workers {res['ray2']['wall']:.1f} s, "

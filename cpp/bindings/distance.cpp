@@ -7,6 +7,7 @@
 #include "buffers.h"
 #include "tasklens/distance.h"
 #include "tasklens/distance_math.h"
+#include "tasklens/parallel.h"
 
 namespace tasklens::bind {
 
@@ -42,7 +43,7 @@ void check_tile(const carray<float>& tile, index_t i0, index_t j0, index_t n_row
 template <class T>
 py::tuple finalize(StateArrays st, const carray<T>& tgt, std::optional<carray<double>> inv_tgt,
                    const carray<T>& src, std::optional<carray<double>> inv_src, const carray<std::int64_t>& off,
-                   int metric) {
+                   int metric, bool serial) {
   require(tgt.ndim() == 2 && src.ndim() == 2 && tgt.shape(1) == src.shape(1), "finalize: row shapes");
   const index_t n = tgt.shape(0), d = tgt.shape(1);
   dist::State s = st.view();
@@ -58,6 +59,7 @@ py::tuple finalize(StateArrays st, const carray<T>& tgt, std::optional<carray<do
   std::int64_t* pi = index.mutable_data();
   {
     py::gil_scoped_release release;
+    SerialScope scope(serial);
     dist::finalize<T>(s, tgt.data(), it, src.data(), is, off.data(), n, d, metric, po, pi);
   }
   return py::make_tuple(out, index);
@@ -70,44 +72,48 @@ void bind_distance(py::module_& m) {
 
   m.def("distance_reduce_rows",
         [](const carray<float>& tile, index_t i0, index_t j0, const carray<float>& norm_src,
-           const carray<std::int32_t>& seg_src, const carray<std::int64_t>& off_src, StateArrays st) {
+           const carray<std::int32_t>& seg_src, const carray<std::int64_t>& off_src, StateArrays st, bool serial) {
           dist::State s = st.view();
           check_tile(tile, i0, j0, st.best.shape(0), norm_src.size());
           require(seg_src.size() == norm_src.size() && off_src.size() == s.n_seg + 1, "reduce_rows: segments");
           py::gil_scoped_release release;
+          SerialScope scope(serial);
           dist::reduce_rows(tile.data(), tile.shape(0), tile.shape(1), tile.shape(1), i0, j0, norm_src.data(),
                             seg_src.data(), off_src.data(), s);
         },
         py::arg("tile"), py::arg("i0"), py::arg("j0"), py::arg("norm_src"), py::arg("seg_src"),
-        py::arg("off_src"), py::arg("state"),
+        py::arg("off_src"), py::arg("state"), py::arg("serial") = false,
         "Fold a tile of dot products (targets i0.. x sources j0..) into each target row's per-dataset candidates.");
   m.def("distance_reduce_cols",
         [](const carray<float>& tile, index_t i0, index_t j0, const carray<float>& norm_rows,
-           const carray<std::int32_t>& seg_rows, const carray<std::int64_t>& off_rows, StateArrays st) {
+           const carray<std::int32_t>& seg_rows, const carray<std::int64_t>& off_rows, StateArrays st, bool serial) {
           dist::State s = st.view();
           check_tile(tile, i0, j0, norm_rows.size(), st.best.shape(0));
           require(seg_rows.size() == norm_rows.size() && off_rows.size() == s.n_seg + 1, "reduce_cols: segments");
           py::gil_scoped_release release;
+          SerialScope scope(serial);
           dist::reduce_cols(tile.data(), tile.shape(0), tile.shape(1), tile.shape(1), i0, j0, norm_rows.data(),
                             seg_rows.data(), off_rows.data(), s);
         },
         py::arg("tile"), py::arg("i0"), py::arg("j0"), py::arg("norm_rows"), py::arg("seg_rows"),
-        py::arg("off_rows"), py::arg("state"),
+        py::arg("off_rows"), py::arg("state"), py::arg("serial") = false,
         "The transposed reduction: the tile's columns are the targets, its rows the source rows.");
   m.def("distance_finalize", &finalize<float>, py::arg("state"), py::arg("tgt"), py::arg("inv_tgt"),
-        py::arg("src"), py::arg("inv_src"), py::arg("off_src"), py::arg("metric"));
+        py::arg("src"), py::arg("inv_src"), py::arg("off_src"), py::arg("metric"), py::arg("serial") = false);
   m.def("distance_finalize", &finalize<double>, py::arg("state"), py::arg("tgt"), py::arg("inv_tgt"),
-        py::arg("src"), py::arg("inv_src"), py::arg("off_src"), py::arg("metric"),
-        "Exact float64 re-scoring of the candidates -> (distance (n, M) float64, index (n, M) int64).");
+        py::arg("src"), py::arg("inv_src"), py::arg("off_src"), py::arg("metric"), py::arg("serial") = false,
+        "Exact float64 re-scoring of the candidates -> (distance (n, M) float64, index (n, M) int64); serial: "
+        "run on the calling thread only.");
   m.def("distance_tile_dot",
-        [](const carray<float>& a, const carray<float>& b, carray<float> out) {
+        [](const carray<float>& a, const carray<float>& b, carray<float> out, bool serial) {
           require(a.ndim() == 2 && b.ndim() == 2 && a.shape(1) == b.shape(1), "tile_dot: shapes");
           require(out.ndim() == 2 && out.shape(0) == a.shape(0) && out.shape(1) == b.shape(0), "tile_dot: out");
           float* po = out.mutable_data();
           py::gil_scoped_release release;
+          SerialScope scope(serial);
           dist::tile_dot(a.data(), b.data(), a.shape(0), b.shape(0), a.shape(1), po, out.shape(1));
         },
-        py::arg("a"), py::arg("b"), py::arg("out"), "out = a @ b.T in float32 (AVX2/FMA micro-kernel).");
+        py::arg("a"), py::arg("b"), py::arg("out"), py::arg("serial") = false, "out = a @ b.T in float32 (AVX2/FMA micro-kernel).");
 
 #ifdef TASKLENS_WITH_CUDA
   m.def("distance_segmin_cuda",

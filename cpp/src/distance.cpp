@@ -70,6 +70,156 @@ float min_scores(const float* c, const float* nrm, index_t n) {
   return min_scores_scalar(c, nrm, n);
 }
 
+// ---- the candidate scan: every element of a run whose score is <= thr, in index order ---------------------
+//
+// Writes the first `cap` hits (positions in the run and their scores) and returns the number of hits.
+// Vectorised, so that the second look at a run (which is in L1 after min_scores) costs a compare per
+// 8 elements instead of a scalar pass.
+
+int scan_le_scalar(const float* c, const float* nrm, index_t n, float thr, index_t* hj, float* hv, int cap) {
+  int h = 0;
+  for (index_t j = 0; j < n; ++j) {
+    const float v = score_from_dot(nrm[j], c[j]);
+    if (v <= thr) {
+      if (h < cap) {
+        hj[h] = j;
+        hv[h] = v;
+      }
+      ++h;
+    }
+  }
+  return h;
+}
+
+#ifdef TL_X86
+__attribute__((target("avx2,fma"))) int scan_le_avx2(const float* c, const float* nrm, index_t n, float thr,
+                                                     index_t* hj, float* hv, int cap) {
+  const __m256 two = _mm256_set1_ps(2.0f);
+  const __m256 t = _mm256_set1_ps(thr);
+  int h = 0;
+  index_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 v = _mm256_sub_ps(_mm256_loadu_ps(nrm + j), _mm256_mul_ps(two, _mm256_loadu_ps(c + j)));
+    int mask = _mm256_movemask_ps(_mm256_cmp_ps(v, t, _CMP_LE_OQ));
+    if (!mask) continue;
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, v);
+    while (mask) {
+      const int b = __builtin_ctz(static_cast<unsigned>(mask));
+      mask &= mask - 1;
+      if (h < cap) {
+        hj[h] = j + b;
+        hv[h] = lanes[b];
+      }
+      ++h;
+    }
+  }
+  const int rest = scan_le_scalar(c + j, nrm + j, n - j, thr, hj + std::min(h, cap), hv + std::min(h, cap),
+                                  cap - std::min(h, cap));
+  for (int k = std::min(h, cap); k < std::min(h + rest, cap); ++k) hj[k] += j;
+  return h + rest;
+}
+#endif
+
+int scan_le(const float* c, const float* nrm, index_t n, float thr, index_t* hj, float* hv, int cap) {
+#ifdef TL_X86
+  if (has_avx2_fma()) return scan_le_avx2(c, nrm, n, thr, hj, hv, cap);
+#endif
+  return scan_le_scalar(c, nrm, n, thr, hj, hv, cap);
+}
+
+// ---- the column reduction of one run of rows (reduce_cols) ---------------------------------------------
+//
+// colmin[k] = min over rows rr in [r, end) of score(nrm[rr], tile[rr * ldc + k]) for the w <= 64 columns
+// starting at `tile`, and the hits: (row, column, score) of every element with score <= thr[column].
+
+void col_min_scalar(const float* tile, index_t ldc, const float* nrm, index_t r, index_t end, index_t k0,
+                    index_t w, float* colmin) {
+  for (index_t k = k0; k < w; ++k) colmin[k] = kInf;
+  for (index_t rr = r; rr < end; ++rr) {
+    const float n = nrm[rr];
+    const float* c = tile + rr * ldc;
+    for (index_t k = k0; k < w; ++k) {
+      const float v = score_from_dot(n, c[k]);
+      colmin[k] = v < colmin[k] ? v : colmin[k];
+    }
+  }
+}
+
+template <class Hit>
+void col_scan_scalar(const float* tile, index_t ldc, const float* nrm, index_t r, index_t end, index_t k0,
+                     index_t w, const float* thr, Hit&& hit) {
+  for (index_t rr = r; rr < end; ++rr) {
+    const float n = nrm[rr];
+    const float* c = tile + rr * ldc;
+    for (index_t k = k0; k < w; ++k) {
+      const float v = score_from_dot(n, c[k]);
+      if (v <= thr[k]) hit(rr, k, v);
+    }
+  }
+}
+
+#ifdef TL_X86
+__attribute__((target("avx2,fma"))) void col_min_avx2(const float* tile, index_t ldc, const float* nrm, index_t r,
+                                                      index_t end, index_t w, float* colmin) {
+  const index_t nv = w / 8;
+  __m256 acc[8];
+  for (index_t v = 0; v < nv; ++v) acc[v] = _mm256_set1_ps(kInf);
+  const __m256 two = _mm256_set1_ps(2.0f);
+  for (index_t rr = r; rr < end; ++rr) {
+    const __m256 n = _mm256_set1_ps(nrm[rr]);
+    const float* c = tile + rr * ldc;
+    for (index_t v = 0; v < nv; ++v)  // v < acc ? v : acc, as the scalar loop
+      acc[v] = _mm256_min_ps(_mm256_sub_ps(n, _mm256_mul_ps(two, _mm256_loadu_ps(c + 8 * v))), acc[v]);
+  }
+  for (index_t v = 0; v < nv; ++v) _mm256_storeu_ps(colmin + 8 * v, acc[v]);
+  col_min_scalar(tile, ldc, nrm, r, end, 8 * nv, w, colmin);
+}
+
+template <class Hit>
+__attribute__((target("avx2,fma"))) void col_scan_avx2(const float* tile, index_t ldc, const float* nrm, index_t r,
+                                                       index_t end, index_t w, const float* thr, Hit&& hit) {
+  const index_t nv = w / 8;
+  const __m256 two = _mm256_set1_ps(2.0f);
+  for (index_t rr = r; rr < end; ++rr) {
+    const __m256 n = _mm256_set1_ps(nrm[rr]);
+    const float* c = tile + rr * ldc;
+    for (index_t v = 0; v < nv; ++v) {
+      const __m256 s = _mm256_sub_ps(n, _mm256_mul_ps(two, _mm256_loadu_ps(c + 8 * v)));
+      int mask = _mm256_movemask_ps(_mm256_cmp_ps(s, _mm256_loadu_ps(thr + 8 * v), _CMP_LE_OQ));
+      if (!mask) continue;
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, s);
+      while (mask) {
+        const int b = __builtin_ctz(static_cast<unsigned>(mask));
+        mask &= mask - 1;
+        hit(rr, 8 * v + b, lanes[b]);
+      }
+    }
+    for (index_t k = 8 * nv; k < w; ++k) {
+      const float v = score_from_dot(nrm[rr], c[k]);
+      if (v <= thr[k]) hit(rr, k, v);
+    }
+  }
+}
+#endif
+
+void col_min(const float* tile, index_t ldc, const float* nrm, index_t r, index_t end, index_t w, float* colmin) {
+#ifdef TL_X86
+  if (has_avx2_fma()) return col_min_avx2(tile, ldc, nrm, r, end, w, colmin);
+#endif
+  col_min_scalar(tile, ldc, nrm, r, end, 0, w, colmin);
+}
+
+template <class Hit>
+void col_scan(const float* tile, index_t ldc, const float* nrm, index_t r, index_t end, index_t w, const float* thr,
+              Hit&& hit) {
+#ifdef TL_X86
+  if (has_avx2_fma()) return col_scan_avx2(tile, ldc, nrm, r, end, w, thr, hit);
+#endif
+  col_scan_scalar(tile, ldc, nrm, r, end, 0, w, thr, hit);
+}
+
 // ---- candidate bookkeeping for one (target row, source dataset) --------------------------------------
 
 struct Slot {
@@ -135,10 +285,12 @@ void reduce_rows(const float* tile, index_t bi, index_t bj, index_t ldc, index_t
         if (m <= *q.best + q.eps2) {
           lower_best(q, m);
           const float thr = *q.best + q.eps2;
-          for (index_t jj = j; jj < end; ++jj) {
-            const float v = score_from_dot(norm_src[j0 + jj], c[jj]);
-            if (v <= thr) offer(q, v, j0 + jj);
-          }
+          // at most kCandidates + 1 hits matter: one more than fits makes offer() mark the overflow
+          index_t hj[kCandidates + 1];
+          float hv[kCandidates + 1];
+          const int h = std::min(scan_le(c + j, norm_src + j0 + j, end - j, thr, hj, hv, kCandidates + 1),
+                                 kCandidates + 1);
+          for (int k = 0; k < h; ++k) offer(q, hv[k], j0 + j + hj[k]);
         }
         j = end;
       }
@@ -157,16 +309,9 @@ void reduce_cols(const float* tile, index_t bi, index_t bj, index_t ldc, index_t
     while (r < bi) {
       const index_t g = seg_rows[i0 + r];
       const index_t end = std::min<index_t>(bi, segment_end(off_rows, seg_rows, i0 + r) - i0);
-      std::fill(colmin, colmin + w, kInf);
-      for (index_t rr = r; rr < end; ++rr) {
-        const float n = norm_rows[i0 + rr];
-        const float* c = tile + rr * ldc + c0;
-        for (index_t k = 0; k < w; ++k) {
-          const float v = score_from_dot(n, c[k]);
-          colmin[k] = v < colmin[k] ? v : colmin[k];
-        }
-      }
-      // Columns whose minimum reaches their guard band collect candidates in a second row-major pass.
+      const float* base = tile + c0;
+      col_min(base, ldc, norm_rows + i0, r, end, w, colmin);
+      // Columns whose minimum reaches their guard band collect candidates in a second (vectorised) pass.
       float thr[kChunk];
       bool any = false;
       for (index_t k = 0; k < w; ++k) {
@@ -178,46 +323,141 @@ void reduce_cols(const float* tile, index_t bi, index_t bj, index_t ldc, index_t
         any = true;
       }
       if (any) {
-        for (index_t rr = r; rr < end; ++rr) {
-          const float n = norm_rows[i0 + rr];
-          const float* c = tile + rr * ldc + c0;
-          for (index_t k = 0; k < w; ++k) {
-            const float v = score_from_dot(n, c[k]);
-            if (v <= thr[k]) {
-              Slot q = slot(st, j0 + c0 + k, g);
-              offer(q, v, i0 + rr);
-            }
-          }
-        }
+        col_scan(base, ldc, norm_rows + i0, r, end, w, thr, [&](index_t rr, index_t k, float v) {
+          Slot q = slot(st, j0 + c0 + k, g);
+          offer(q, v, i0 + rr);
+        });
       }
       r = end;
     }
   });
 }
 
+namespace {
+
+// out[p] = exact_sq_distance(x, src + js[p] * d, d, sx, sy_p) for p < n: the same float64 operations in the
+// same order for every pair (so bit-identical to the scalar function), several pairs at once.
+template <class T>
+void exact_sq_batch_scalar(const T* x, const T* src, index_t d, double sx, const double* inv_src,
+                           const index_t* js, index_t n, double* out) {
+  for (index_t p = 0; p < n; ++p)
+    out[p] = exact_sq_distance(x, src + js[p] * d, d, sx, inv_src ? inv_src[js[p]] : 1.0);
+}
+
+#ifdef TL_X86
+// Four source rows' elements k..k+3, transposed: y[q] holds element k + q of the four rows, as float64.
+__attribute__((target("avx2"))) inline void load4x4(const float* const* rows, index_t k, __m256d* y) {
+  __m128 a = _mm_loadu_ps(rows[0] + k), b = _mm_loadu_ps(rows[1] + k);
+  __m128 c = _mm_loadu_ps(rows[2] + k), e = _mm_loadu_ps(rows[3] + k);
+  _MM_TRANSPOSE4_PS(a, b, c, e);
+  y[0] = _mm256_cvtps_pd(a);
+  y[1] = _mm256_cvtps_pd(b);
+  y[2] = _mm256_cvtps_pd(c);
+  y[3] = _mm256_cvtps_pd(e);
+}
+
+__attribute__((target("avx2"))) inline void load4x4(const double* const* rows, index_t k, __m256d* y) {
+  const __m256d a = _mm256_loadu_pd(rows[0] + k), b = _mm256_loadu_pd(rows[1] + k);
+  const __m256d c = _mm256_loadu_pd(rows[2] + k), e = _mm256_loadu_pd(rows[3] + k);
+  const __m256d ab0 = _mm256_unpacklo_pd(a, b), ab1 = _mm256_unpackhi_pd(a, b);
+  const __m256d ce0 = _mm256_unpacklo_pd(c, e), ce1 = _mm256_unpackhi_pd(c, e);
+  y[0] = _mm256_permute2f128_pd(ab0, ce0, 0x20);
+  y[1] = _mm256_permute2f128_pd(ab1, ce1, 0x20);
+  y[2] = _mm256_permute2f128_pd(ab0, ce0, 0x31);
+  y[3] = _mm256_permute2f128_pd(ab1, ce1, 0x31);
+}
+
+// Lanes are pairs, k runs in order: each lane performs diff = x_k sx - y_k sy; s += diff * diff exactly as
+// exact_sq_distance (separate multiply, subtract, multiply, add: "avx2" without "fma", so nothing is fused).
+// xs[k] = double(x[k]) * sx is formed once per target row. Two groups of four pairs run interleaved.
+template <class T>
+__attribute__((target("avx2"))) void exact_sq_batch_avx2(const double* xs, const T* src, index_t d,
+                                                         const double* inv_src, const index_t* js, index_t n,
+                                                         double* out) {
+  const index_t d4 = d - d % 4;
+  for (index_t p0 = 0; p0 < n; p0 += 8) {
+    const T* rows[8];
+    double sy[8];
+    for (int q = 0; q < 8; ++q) {
+      const index_t j = js[std::min<index_t>(p0 + q, n - 1)];  // lanes past n repeat the last pair
+      rows[q] = src + j * d;
+      sy[q] = inv_src ? inv_src[j] : 1.0;
+    }
+    const __m256d sy0 = _mm256_loadu_pd(sy), sy1 = _mm256_loadu_pd(sy + 4);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    for (index_t k = 0; k < d4; k += 4) {
+      __m256d y0[4], y1[4];
+      load4x4(rows, k, y0);
+      load4x4(rows + 4, k, y1);
+      for (int q = 0; q < 4; ++q) {
+        const __m256d xk = _mm256_set1_pd(xs[k + q]);
+        const __m256d e0 = _mm256_sub_pd(xk, _mm256_mul_pd(y0[q], sy0));
+        const __m256d e1 = _mm256_sub_pd(xk, _mm256_mul_pd(y1[q], sy1));
+        s0 = _mm256_add_pd(s0, _mm256_mul_pd(e0, e0));
+        s1 = _mm256_add_pd(s1, _mm256_mul_pd(e1, e1));
+      }
+    }
+    alignas(32) double acc[8];
+    _mm256_store_pd(acc, s0);
+    _mm256_store_pd(acc + 4, s1);
+    for (int q = 0; q < 8 && p0 + q < n; ++q) {
+      double a = acc[q];
+      for (index_t k = d4; k < d; ++k) {
+        const double diff = xs[k] - double(rows[q][k]) * sy[q];
+        a += diff * diff;
+      }
+      out[p0 + q] = a;
+    }
+  }
+}
+#endif
+
+template <class T>
+void exact_sq_batch(const T* x, const double* xs, const T* src, index_t d, double sx, const double* inv_src,
+                    const index_t* js, index_t n, double* out) {
+#ifdef TL_X86
+  if (has_avx2_fma() && d >= 4) return exact_sq_batch_avx2(xs, src, d, inv_src, js, n, out);
+#endif
+  exact_sq_batch_scalar(x, src, d, sx, inv_src, js, n, out);
+}
+
+}  // namespace
+
 template <class T>
 void finalize(const State& st, const T* tgt, const double* inv_tgt, const T* src, const double* inv_src,
               const std::int64_t* off_src, index_t n_tgt, index_t d, int metric, double* dist,
               std::int64_t* index) {
   parallel_ranges(n_tgt, 64, [&](index_t r0, index_t r1) {
+    // Per target row: every candidate source row of every dataset in one list (the whole dataset where the
+    // candidates overflowed), re-scored in one batch, then the winner of each dataset in list order.
+    std::vector<index_t> js;
+    std::vector<double> sq, xs(static_cast<std::size_t>(d));
+    std::vector<index_t> first(static_cast<std::size_t>(st.n_seg) + 1);
     for (index_t i = r0; i < r1; ++i) {
       const T* x = tgt + i * d;
       const double sx = inv_tgt ? inv_tgt[i] : 1.0;
+      for (index_t k = 0; k < d; ++k) xs[k] = double(x[k]) * sx;
+      js.clear();
       for (index_t g = 0; g < st.n_seg; ++g) {
+        first[g] = static_cast<index_t>(js.size());
         Slot q = slot(st, i, g);
+        if (*q.cnt < 0 || (*q.cnt == 0 && off_src[g + 1] > off_src[g])) {
+          for (index_t j = off_src[g]; j < off_src[g + 1]; ++j) js.push_back(j);
+        } else {
+          for (int k = 0; k < *q.cnt; ++k) js.push_back(q.idx[k]);
+        }
+      }
+      first[st.n_seg] = static_cast<index_t>(js.size());
+      sq.resize(js.size());
+      exact_sq_batch(x, xs.data(), src, d, sx, inv_src, js.data(), static_cast<index_t>(js.size()), sq.data());
+      for (index_t g = 0; g < st.n_seg; ++g) {
         double best_s = std::numeric_limits<double>::infinity();
         index_t best_j = -1;
-        auto consider = [&](index_t j) {
-          const double s = exact_sq_distance(x, src + j * d, d, sx, inv_src ? inv_src[j] : 1.0);
-          if (better(s, j, best_s, best_j)) {
-            best_s = s;
-            best_j = j;
+        for (index_t p = first[g]; p < first[g + 1]; ++p) {
+          if (better(sq[p], js[p], best_s, best_j)) {
+            best_s = sq[p];
+            best_j = js[p];
           }
-        };
-        if (*q.cnt < 0 || (*q.cnt == 0 && off_src[g + 1] > off_src[g])) {
-          for (index_t j = off_src[g]; j < off_src[g + 1]; ++j) consider(j);
-        } else {
-          for (int k = 0; k < *q.cnt; ++k) consider(q.idx[k]);
         }
         dist[i * st.n_seg + g] = best_j < 0 ? std::numeric_limits<double>::quiet_NaN()
                                              : finish_distance(best_s, metric);

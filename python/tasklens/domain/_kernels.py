@@ -34,6 +34,7 @@ targets in J. That halves the arithmetic compared with one search per ordered pa
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 
 import numpy as np
@@ -41,6 +42,7 @@ import numpy as np
 from .._dispatch import Backend, call
 from .._native import native
 from .._threads import get_num_threads
+from .._validation import check_int
 
 METRIC_CODES = {"euclidean": 0, "sqeuclidean": 1, "cosine": 2}
 _U32 = 2.0 ** -24
@@ -116,13 +118,29 @@ def prescale(arrays, safe: tuple[float, float] = SAFE_RANGE):
     return [times_pow2(x, e) for x in arrays], e, amax
 
 
-def _blas_threads():
-    """Limit BLAS to tasklens' thread count (same threads for the GEMM and the native reductions)."""
+#: Thread count of segmented_nearest calls that do not pass ``threads`` (set by :func:`kernel_threads`, per
+#: thread / task: a caller running tiles concurrently sets it in each of its own worker threads).
+_THREADS: contextvars.ContextVar[int | None] = contextvars.ContextVar("tasklens_kernel_threads", default=None)
+
+
+@contextlib.contextmanager
+def kernel_threads(threads: int | None):
+    """Within this block, on this thread only, :func:`segmented_nearest` runs with ``threads`` (None or 1)
+    unless a call passes its own; the process-wide count (:func:`tasklens.set_num_threads`) is untouched."""
+    token = _THREADS.set(check_int(threads, "kernel_threads: threads", min=1, max=1, allow_none=True))
+    try:
+        yield
+    finally:
+        _THREADS.reset(token)
+
+
+def _blas_threads(threads: int):
+    """Limit BLAS to ``threads`` (same threads for the GEMM and the native reductions)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
         return contextlib.nullcontext()
-    return threadpool_limits(limits=get_num_threads(), user_api="blas")
+    return threadpool_limits(limits=threads, user_api="blas")
 
 
 def segment_ids(offsets: np.ndarray) -> np.ndarray:
@@ -207,18 +225,28 @@ def _state(n: int, m: int, eps2: np.ndarray):
 
 
 def _guard(a: np.ndarray, seg_max: np.ndarray, d: int) -> np.ndarray:
-    """Twice the score error bound (score_error_bound in distance_math.h), (len(a), len(seg_max)) float32."""
+    """Twice the score error bound (score_error_bound in distance_math.h), (len(a), len(seg_max)) float32.
+
+    Formed in row chunks of about ``_CHUNK`` elements, so that the float64 temporaries stay small (cache
+    sized) instead of (len(a), len(seg_max)) each; every element is the same float64 expression as a whole-
+    array evaluation, so the guard does not depend on the chunking.
+    """
     gamma = d * _U32 / (1.0 - d * _U32)
-    a = a[:, None]
+    out = np.empty((len(a), len(seg_max)), dtype=np.float32)
     r = seg_max[None, :]
-    bound = 1.01 * (2.0 * gamma * a * r + _U32 * (2.0 * r * r + 2.0 * a * r) + 4.0 * _U32 * (a + r) ** 2) + 1e-30
-    # Round up so that the float32 guard is never below the float64 bound.
-    return np.nextafter((2.0 * bound).astype(np.float32), np.float32(np.inf))
+    step = max(1, _CHUNK // max(len(seg_max), 1))
+    for b in range(0, len(a), step):
+        ab = a[b:b + step, None]
+        bound = 1.01 * (2.0 * gamma * ab * r + _U32 * (2.0 * r * r + 2.0 * ab * r)
+                        + 4.0 * _U32 * (ab + r) ** 2) + 1e-30
+        # Round up so that the float32 guard is never below the float64 bound.
+        out[b:b + step] = np.nextafter((2.0 * bound).astype(np.float32), np.float32(np.inf))
+    return out
 
 
 def segmented_nearest(tgt: np.ndarray, off_t: np.ndarray, src: np.ndarray | None = None,
                       off_s: np.ndarray | None = None, *, metric: str = "euclidean", both: bool = False,
-                      tile: int = 2048, gemm: str = "blas"):
+                      tile: int = 2048, gemm: str = "blas", threads: int | None = None):
     """Per-row, per-dataset nearest neighbours.
 
     Parameters
@@ -227,6 +255,11 @@ def segmented_nearest(tgt: np.ndarray, off_t: np.ndarray, src: np.ndarray | None
     src, off_s : source rows and offsets; ``None`` means the same stack as the targets (all-pairs matrix,
         which also fills the reverse direction for free).
     both : also return the reverse direction (source rows against target datasets).
+    threads : None (default) or 1. None: the process-wide count (:func:`tasklens.get_num_threads`), unless
+        the call runs inside :func:`kernel_threads`; 1: every native kernel runs on the calling thread only,
+        without changing tasklens' process-wide count (for callers that run several calls at once in their
+        own threads), and BLAS is limited to one thread around the GEMMs (threadpoolctl; BLAS has only a
+        process-wide limit). Results are bit-identical either way.
 
     Returns
     -------
@@ -234,14 +267,18 @@ def segmented_nearest(tgt: np.ndarray, off_t: np.ndarray, src: np.ndarray | None
     the same stack. ``dist`` is float64, ``idx`` indexes rows of the source stack. Rows of extreme magnitude are
     rescaled by a power of two first and the distances scaled back (module docstring).
     """
+    threads = check_int(threads, "segmented_nearest: threads", min=1, max=1, allow_none=True)
+    if threads is None:
+        threads = _THREADS.get()
     same = src is None
     scaled, e, amax = prescale([tgt] if same else [tgt, src])
     tgt, src = scaled[0], (None if same else scaled[1])
-    result = _segmented_nearest(tgt, off_t, src, off_s, metric=metric, both=both, tile=tile, gemm=gemm)
+    result = _segmented_nearest(tgt, off_t, src, off_s, metric=metric, both=both, tile=tile, gemm=gemm,
+                                serial=threads == 1)
     return tuple(unscale(r, e, metric, amax) if k % 2 == 0 else r for k, r in enumerate(result))
 
 
-def _segmented_nearest(tgt, off_t, src, off_s, *, metric, both, tile, gemm):
+def _segmented_nearest(tgt, off_t, src, off_s, *, metric, both, tile, gemm, serial=False):
     same = src is None
     if same:
         src, off_s = tgt, off_t
@@ -259,7 +296,7 @@ def _segmented_nearest(tgt, off_t, src, off_s, *, metric, both, tile, gemm):
         st_s = _state(src.shape[0], len(off_t) - 1, _guard(ps.norm, pt.seg_max_norm, d))
     n_t, n_s = tgt.shape[0], src.shape[0]
     buf = np.empty((min(tile, n_t), min(tile, n_s)), dtype=np.float32)
-    with _blas_threads():
+    with _blas_threads(1 if serial else get_num_threads()):
         for i0 in range(0, n_t, tile):
             a = pt.rows[i0:i0 + tile]
             for j0 in range(i0 if same else 0, n_s, tile):
@@ -268,15 +305,15 @@ def _segmented_nearest(tgt, off_t, src, off_s, *, metric, both, tile, gemm):
                 if out.shape[1] != buf.shape[1]:
                     out = np.empty((a.shape[0], b.shape[0]), dtype=np.float32)
                 if gemm == "native":
-                    call("distance_tile_dot", _HOST, a, b, out)
+                    call("distance_tile_dot", _HOST, a, b, out, serial)
                 else:
                     np.matmul(a, b.T, out=out)
-                call("distance_reduce_rows", _HOST, out, i0, j0, ps.norm32, ps.segments, off_s, st_t)
+                call("distance_reduce_rows", _HOST, out, i0, j0, ps.norm32, ps.segments, off_s, st_t, serial)
                 if same and j0 != i0:
-                    call("distance_reduce_cols", _HOST, out, i0, j0, pt.norm32, pt.segments, off_t, st_t)
+                    call("distance_reduce_cols", _HOST, out, i0, j0, pt.norm32, pt.segments, off_t, st_t, serial)
                 elif st_s is not None:
-                    call("distance_reduce_cols", _HOST, out, i0, j0, pt.norm32, pt.segments, off_t, st_s)
-    result = call("distance_finalize", _HOST, st_t, tgt, inv_t, src, inv_s, off_s, code)
+                    call("distance_reduce_cols", _HOST, out, i0, j0, pt.norm32, pt.segments, off_t, st_s, serial)
+    result = call("distance_finalize", _HOST, st_t, tgt, inv_t, src, inv_s, off_s, code, serial)
     if st_s is not None:
-        result = result + call("distance_finalize", _HOST, st_s, src, inv_s, tgt, inv_t, off_t, code)
+        result = result + call("distance_finalize", _HOST, st_s, src, inv_s, tgt, inv_t, off_t, code, serial)
     return result

@@ -108,6 +108,7 @@ def _run_local(catalog: Catalog, todo, b: int, params: dict, out_dir: str, run: 
     import threading
     from collections import OrderedDict
 
+    from ..domain._kernels import kernel_threads
     from .worker import tile_job
 
     m = len(catalog.sources)
@@ -131,7 +132,9 @@ def _run_local(catalog: Catalog, todo, b: int, params: dict, out_dir: str, run: 
         t0 = time.perf_counter()
         bi = block(i)
         bj = None if i == j else block(j)
-        rows, size = tile_job(i, j, bi, bj, b, m, params["scores"], params["metric"], out_dir, boxes)
+        # concurrent tiles: each on one kernel thread (this thread only; the process-wide count is untouched)
+        with kernel_threads(1 if workers > 1 else None):
+            rows, size = tile_job(i, j, bi, bj, b, m, params["scores"], params["metric"], out_dir, boxes)
         return i, j, rows, size, time.perf_counter() - t0
 
     if workers == 1:
@@ -142,21 +145,14 @@ def _run_local(catalog: Catalog, todo, b: int, params: dict, out_dir: str, run: 
 
     from threadpoolctl import threadpool_limits
 
-    from .._threads import get_num_threads, set_num_threads
-
-    saved = get_num_threads()
-    set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-            queue, pending = list(todo), set()
-            while queue or pending:
-                while queue and len(pending) < workers:
-                    pending.add(pool.submit(job, *queue.pop(0)))
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    run.done(*f.result())
-    finally:
-        set_num_threads(saved)
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        queue, pending = list(todo), set()
+        while queue or pending:
+            while queue and len(pending) < workers:
+                pending.add(pool.submit(job, *queue.pop(0)))
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                run.done(*f.result())
 
 
 def _clear_outputs(out_dir: str, tiles: bool) -> None:
@@ -222,8 +218,10 @@ def score_pairs(store, out_dir, *, scores: Sequence[str] = ("target_to_source",)
         Local backend: tiles computed at once, each on one kernel thread; 1 runs one tile at a time on
         :func:`tasklens.get_num_threads` threads. Default :func:`tasklens.get_num_threads` (tile-level
         parallelism keeps every core busy when the machine is shared; results are identical). The memory
-        budget is shared: each concurrent tile gets ``memory_budget / workers``. While the tiles run, the
-        process-wide kernel and BLAS thread counts are 1; they are restored afterwards.
+        budget is shared: each concurrent tile gets ``memory_budget / workers``. Each concurrent tile's
+        distance kernels run on its own worker thread (``segmented_nearest(threads=1)`` through
+        :func:`tasklens.domain._kernels.kernel_threads`; tasklens' process-wide count is untouched); the
+        BLAS limit is 1 while the tiles run and restored afterwards.
 
     task2box : Task2Box or str, optional
         A fitted :class:`tasklens.task2box.Task2Box` (or the path of one saved with ``save``), needed for
