@@ -28,7 +28,7 @@ def convert(a, kind: str):
     return t.cuda() if kind == "torch-cuda" else t
 
 
-def check(result, kind: str, dtype: str, *, scalar: bool = False):
+def assert_output_rule(result, kind: str, dtype: str, *, scalar: bool = False):
     """Assert that ``result`` obeys the output rule for inputs of ``kind`` (``dtype``: the expected array dtype)."""
     if scalar:
         if kind == "numpy":
@@ -65,13 +65,13 @@ def test_boxes(kind, dtype, rng):
     lo, hi = _boxes(rng, 7, 3, dtype)
     lo2, hi2 = _boxes(rng, 7, 3, dtype)
     L, H, L2, H2 = (convert(a, kind) for a in (lo, hi, lo2, hi2))
-    check(tb.log_volume(L, H), kind, dtype)
+    assert_output_rule(tb.log_volume(L, H), kind, dtype)
     for part in tb.intersection(L, H, L2, H2):
-        check(part, kind, dtype)
-    check(tb.containment(L, H), kind, dtype)
-    check(tb.containment(L, H, L2, H2, mode="hard"), kind, dtype)
+        assert_output_rule(part, kind, dtype)
+    assert_output_rule(tb.containment(L, H), kind, dtype)
+    assert_output_rule(tb.containment(L, H, L2, H2, mode="hard"), kind, dtype)
     ia, ib = convert(np.array([0, 1, 6]), kind), convert(np.array([2, 2, 0]), kind)
-    check(tb.containment_pairs(L, H, L2, H2, ia, ib), kind, dtype)
+    assert_output_rule(tb.containment_pairs(L, H, L2, H2, ia, ib), kind, dtype)
 
 
 # ---------------------------------------------------------------------------------------------------- metrics
@@ -80,13 +80,13 @@ def test_boxes(kind, dtype, rng):
 def test_hscore(kind, dtype, rng):
     x, y = _features(rng, dtype=dtype)
     X, Y = convert(x, kind), convert(y, kind)
-    check(metrics.hscore(X, Y), kind, "float64", scalar=True)
-    check(metrics.hscore(X, Y, shrinkage="ledoit-wolf"), kind, "float64", scalar=True)
+    assert_output_rule(metrics.hscore(X, Y), kind, "float64", scalar=True)
+    assert_output_rule(metrics.hscore(X, Y, shrinkage="ledoit-wolf"), kind, "float64", scalar=True)
     Y2 = convert(np.stack([y, (y + 1) % 3], axis=1), kind)
-    check(metrics.hscore(X, Y2), kind, "float64")
+    assert_output_rule(metrics.hscore(X, Y2), kind, "float64")
     acc = metrics.HScoreAccumulator(x.shape[1], 3).update(X, Y)
-    check(acc.score(), kind, "float64", scalar=True)
-    check(tasklens.hscore(X, Y), kind, "float64", scalar=True)
+    assert_output_rule(acc.score(), kind, "float64", scalar=True)
+    assert_output_rule(tasklens.hscore(X, Y), kind, "float64", scalar=True)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -96,15 +96,15 @@ def test_transferability(kind, dtype, rng):
     inputs[: 3] = [0, 1, 2]
     y = (inputs + rng.integers(0, 2, x.shape[0])) % 3
     X, Y, I = convert(x, kind), convert(y, kind), convert(inputs, kind)
-    check(metrics.transferability(X, Y, optimal="dtm", inputs=I), kind, "float64", scalar=True)
+    assert_output_rule(metrics.transferability(X, Y, optimal="dtm", inputs=I), kind, "float64", scalar=True)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_ranking(kind, rng):
     a, b = rng.normal(size=12), rng.normal(size=12)
     A, B = convert(a, kind), convert(b, kind)
-    check(metrics.spearman(A, B), kind, "float64", scalar=True)
-    check(metrics.kendall_tau(A, B), kind, "float64", scalar=True)
+    assert_output_rule(metrics.spearman(A, B), kind, "float64", scalar=True)
+    assert_output_rule(metrics.kendall_tau(A, B), kind, "float64", scalar=True)
 
 
 # -------------------------------------------------------------------------------------------------------- hgr
@@ -115,10 +115,10 @@ def test_hgr(kind, rng):
     y = (x + rng.integers(0, 2, 300)) % 3
     X, Y = convert(x, kind), convert(y, kind)
     r = hgr.dtm(X, Y)
-    check(r.matrix, kind, "float64")
-    check(r.optimal_hscore, kind, "float64", scalar=True)
+    assert_output_rule(r.matrix, kind, "float64")
+    assert_output_rule(r.optimal_hscore, kind, "float64", scalar=True)
     a = hgr.ace(X, Y, k=1)
-    check(a.correlations, kind, "float64")
+    assert_output_rule(a.correlations, kind, "float64")
 
 
 # ----------------------------------------------------------------------------------------------------- domain
@@ -128,12 +128,12 @@ def test_domain(kind, dtype, rng):
     t = rng.normal(size=(20, 4)).astype(dtype)
     s = rng.normal(size=(30, 4)).astype(dtype)
     T, S = convert(t, kind), convert(s, kind)
-    check(domain.domain_distance(T, S), kind, "float64", scalar=True)
-    check(domain.domain_distance(T, S, metric="cosine"), kind, "float64", scalar=True)
+    assert_output_rule(domain.domain_distance(T, S), kind, "float64", scalar=True)
+    assert_output_rule(domain.domain_distance(T, S, metric="cosine"), kind, "float64", scalar=True)
     dist, index = domain.nearest(T, S)
-    check(dist, kind, "float64")
-    check(index, kind, "int64")
-    check(domain.domain_distance_matrix([T, S, T]), kind, "float64")
+    assert_output_rule(dist, kind, "float64")
+    assert_output_rule(index, kind, "int64")
+    assert_output_rule(domain.domain_distance_matrix([T, S, T]), kind, "float64")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -142,12 +142,12 @@ def test_transfer_tools(kind, dtype, rng):
     X, Y = convert(x, kind), convert(y, kind)
     ranked = metrics.rank_sources({"a": X, "b": X * 2 + 1}, Y)
     for _name, score in ranked:
-        check(score, kind, "float64", scalar=True)
+        assert_output_rule(score, kind, "float64", scalar=True)
     assert metrics.select_source({"a": X, "b": X[:, :2]}, Y) in ("a", "b")
     dense = convert(rng.integers(0, 3, size=(x.shape[0], 4, 4)), kind)
     result = metrics.pixelwise_hscore(X, dense)
-    check(result.score, kind, "float64", scalar=True)
-    check(result.map, kind, "float64")
+    assert_output_rule(result.score, kind, "float64", scalar=True)
+    assert_output_rule(result.map, kind, "float64")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -155,9 +155,9 @@ def test_domain_analysis(kind, rng):
     scores = rng.uniform(0.4, 0.6, size=(4, 3))
     base = rng.uniform(0.4, 0.6, size=4)
     gain = domain.relative_transfer_gain(convert(scores, kind), convert(base, kind))
-    check(gain, kind, "float64")
+    assert_output_rule(gain, kind, "float64")
     dist = rng.uniform(size=(4, 4))
-    check(domain.kendall_tau(convert(dist, kind), convert(rng.normal(size=(4, 4)), kind)), kind, "float64",
+    assert_output_rule(domain.kendall_tau(convert(dist, kind), convert(rng.normal(size=(4, 4)), kind)), kind, "float64",
           scalar=True)
 
 
@@ -174,10 +174,10 @@ def test_task2box(kind, dtype, rng):
     Xk = convert(X, kind)
     boxes = model.embed(Xk)
     for part in (boxes if isinstance(boxes, tuple) else (boxes,)):
-        check(part, kind, dtype)
-    check(model.containment(Xk), kind, dtype)
+        assert_output_rule(part, kind, dtype)
+    assert_output_rule(model.containment(Xk), kind, dtype)
     baseline = AsymmetricCosine().fit(X, R, tr, va)
-    check(baseline.score(Xk), kind, dtype)  # baselines score in the input's dtype, like the boxes
+    assert_output_rule(baseline.score(Xk), kind, dtype)  # baselines score in the input's dtype, like the boxes
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -185,15 +185,15 @@ def test_estimators(kind, dtype, rng):
     x, y = _features(rng, n=150, f=5, c=3, dtype=dtype)
     X, Y = convert(x, kind), convert(y, kind)
     for fn in (metrics.logme, metrics.transrate, metrics.gbc, metrics.sfda):
-        check(fn(X, Y), kind, "float64", scalar=True)
-    check(metrics.nleep(X, Y, n_components=2), kind, "float64", scalar=True)
+        assert_output_rule(fn(X, Y), kind, "float64", scalar=True)
+    assert_output_rule(metrics.nleep(X, Y, n_components=2), kind, "float64", scalar=True)
     Y2 = convert(np.stack([y, (y + 1) % 3], axis=1), kind)
-    check(metrics.logme(X, Y2), kind, "float64")
+    assert_output_rule(metrics.logme(X, Y2), kind, "float64")
     probs = rng.dirichlet(np.ones(4), size=x.shape[0])
-    check(metrics.leep(convert(probs, kind), Y), kind, "float64", scalar=True)
-    check(metrics.nce(convert(rng.integers(0, 4, x.shape[0]), kind), Y), kind, "float64", scalar=True)
+    assert_output_rule(metrics.leep(convert(probs, kind), Y), kind, "float64", scalar=True)
+    assert_output_rule(metrics.nce(convert(rng.integers(0, 4, x.shape[0]), kind), Y), kind, "float64", scalar=True)
     for name, value in metrics.transferability_report(X, Y).items():
-        check(value, kind, "float64", scalar=True)
+        assert_output_rule(value, kind, "float64", scalar=True)
     a, b = convert(rng.normal(size=9), kind), convert(rng.normal(size=9), kind)
     for fn in (metrics.weighted_kendall_tau, metrics.pearson, metrics.relative_top_k_accuracy):
-        check(fn(a, b), kind, "float64", scalar=True)
+        assert_output_rule(fn(a, b), kind, "float64", scalar=True)

@@ -30,7 +30,7 @@ def on(dev, dtype, *xs, grad=False):
     return [torch.tensor(x, dtype=getattr(torch, dtype), device=dev, requires_grad=grad) for x in xs]
 
 
-def close(gpu, cpu, dtype, scale=1.0):
+def assert_close(gpu, cpu, dtype, scale=1.0):
     tol = dict(rtol=1e-10, atol=1e-12 * scale) if dtype == "float64" else dict(rtol=2e-4, atol=1e-5 * scale)
     torch.testing.assert_close(gpu.detach().cpu(), cpu.detach().cpu(), **tol)
 
@@ -72,7 +72,7 @@ def _containment_both(rng, n, m, k, mode, dtype, log):
 def test_boxes_log_output(rng, mode, dtype):
     res = _containment_both(rng, 70, 45, 6, mode, dtype, log=True)
     for g, c in zip(res[GPU], res["cpu"]):
-        close(g, c, dtype, scale=float(c.detach().abs().max()) if c.numel() else 1.0)
+        assert_close(g, c, dtype, scale=float(c.detach().abs().max()) if c.numel() else 1.0)
 
 
 @pytest.mark.parametrize("k", [33, 70])
@@ -83,7 +83,7 @@ def test_boxes_more_than_32_dims(rng, k, dtype):
     for log in (False, True):
         res = _containment_both(rng, 40, 37, k, "gumbel", dtype, log=log)
         for g, c in zip(res[GPU], res["cpu"]):
-            close(g, c, dtype, scale=float(c.detach().abs().max()))
+            assert_close(g, c, dtype, scale=float(c.detach().abs().max()))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -97,7 +97,7 @@ def test_boxes_intersection_clip(rng, dtype):
         g = torch.autograd.grad((lo * 1.5 - hi).sum(), ts)
         res[dev] = [lo, hi, *g]
     for g, c in zip(res[GPU], res["cpu"]):
-        close(g, c, dtype)
+        assert_close(g, c, dtype)
     lo, hi = res[GPU][:2]
     a_lo, a_hi, b_lo, b_hi = on(GPU, dtype, la, ha, lb, hb)
     assert bool((lo >= torch.maximum(a_lo, b_lo)).all()) and bool((hi <= torch.minimum(a_hi, b_hi)).all())
@@ -139,7 +139,7 @@ def test_boxes_pairs_with_rows_without_pairs(rng, mode, dtype):
             g = torch.autograd.grad((out * torch.tensor(w, dtype=out.dtype, device=dev)).sum(), ts)
             res.setdefault(dev, []).extend([out, *g])
     for g, c in zip(res[GPU], res["cpu"]):
-        close(g, c, dtype, scale=float(c.detach().abs().max()))
+        assert_close(g, c, dtype, scale=float(c.detach().abs().max()))
     g_la, g_lb = res[GPU][1], res[GPU][3]
     assert float(g_la[1::2].abs().sum()) == 0.0 and float(g_lb[20:].abs().sum()) == 0.0
 
@@ -156,7 +156,7 @@ def test_boxes_self_containment(rng, mode, dtype):
         g = torch.autograd.grad((out * torch.arange(64.0, dtype=out.dtype, device=dev)).sum(), ts)
         res[dev] = [out, *g]
     for g, c in zip(res[GPU], res["cpu"]):
-        close(g, c, dtype, scale=float(c.detach().abs().max()))
+        assert_close(g, c, dtype, scale=float(c.detach().abs().max()))
     if mode == "hard":
         torch.testing.assert_close(torch.diagonal(res[GPU][0]).cpu(), torch.ones(64, dtype=res[GPU][0].dtype))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import abc
+
 import contextlib
 import sys
 
@@ -58,7 +60,7 @@ class Batches:
         return torch.cat(out)
 
 
-class Estimator:
+class Estimator(abc.ABC):
     """Base of CDLM, DANN, SourceOnly and TargetOnly (scikit-learn style; see each class)."""
 
     _modules: tuple[str, ...] = ()
@@ -87,8 +89,9 @@ class Estimator:
         for name in self._modules:
             getattr(self, name).to(self.device)
 
-    def _build(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _build(self) -> None:
+        """Create the networks of the method as attributes listed in ``_modules``."""
 
     def _generator(self) -> torch.Generator:
         g = torch.Generator()
@@ -114,11 +117,13 @@ class Estimator:
             getattr(self, name).train(on)
 
     # -- inference ----------------------------------------------------------------------
-    def _logits(self, xb: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _logits(self, xb: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, classes) of a batch of images, as the method classifies at test time."""
 
-    def _features(self, xb: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _features(self, xb: torch.Tensor) -> torch.Tensor:
+        """Deep features (B, d) of a batch of images (:meth:`transform`)."""
 
     @torch.no_grad()
     def _map(self, fn, x, name: str, batch: int = 256) -> torch.Tensor:
