@@ -26,6 +26,7 @@ import tempfile
 import time
 
 import numpy as np
+from memory import status_kib as _status_kib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
@@ -89,12 +90,6 @@ def child(which: str, path: str, k: int, nx: int, ny: int, method: str) -> None:
     print((_status_kib("VmHWM") - base) / 1024.0)  # MiB
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def peak_mib(which, path, k, nx, ny, method):

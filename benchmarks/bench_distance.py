@@ -24,6 +24,7 @@ import sys
 import time
 
 import numpy as np
+from memory import status_kib as _status_kib
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 
@@ -91,12 +92,6 @@ def set_threads(n):
     return threadpool_limits(limits=n)
 
 
-def _status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def child(name, m, n, d, threads):

@@ -39,6 +39,7 @@ import tempfile
 import time
 
 import numpy as np
+from memory import status_kib as _status_kib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # children of --baseline import the tasklens given by the parent (BENCH_PAIRS_PYTHON), not this checkout's
@@ -58,12 +59,6 @@ def load_store(path):
     return [np.load(os.path.join(path, f)) for f in files]
 
 
-def _status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def _reset_peak():

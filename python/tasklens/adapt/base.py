@@ -6,6 +6,7 @@ import abc
 
 import contextlib
 import sys
+import time
 
 import numpy as np
 import torch
@@ -102,6 +103,17 @@ class Estimator(abc.ABC):
         from tqdm.auto import tqdm
 
         return tqdm(total=total, desc=desc, disable=not show_progress(self.progress), leave=False)
+
+    def _log_epoch(self, epoch: int, t0: float, sums: dict, steps: int) -> None:
+        """Append an epoch's mean losses and its elapsed seconds to ``history_``."""
+        self.history_.append({"epoch": epoch + 1, "seconds": time.perf_counter() - t0,
+                              **{k: v / steps for k, v in sums.items()}})
+
+    def _finish(self, bar):
+        """End of ``fit``: close the progress bar, switch to evaluation mode, return the fitted estimator."""
+        bar.close()
+        self._train_mode(False)
+        return self
 
     def _check_fitted(self) -> None:
         if self.meta_ is None:

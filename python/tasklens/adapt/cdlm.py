@@ -197,8 +197,5 @@ class CDLM(Estimator):
                         sums[k2] = sums.get(k2, 0.0) + float(v.detach())
                     step += 1
                     bar.update(1)
-                self.history_.append({"epoch": epoch + 1, "seconds": time.perf_counter() - t0,
-                                      **{k2: v / steps_per_epoch for k2, v in sums.items()}})
-        bar.close()
-        self._train_mode(False)
-        return self
+                self._log_epoch(epoch, t0, sums, steps_per_epoch)
+        return self._finish(bar)

@@ -102,11 +102,8 @@ class _Supervised(Estimator):
                     sums["cls"] += float(cls.detach())
                     step += 1
                     bar.update(1)
-                self.history_.append({"epoch": epoch + 1, "seconds": time.perf_counter() - t0,
-                                      **{k: v / steps_per_epoch for k, v in sums.items()}})
-        bar.close()
-        self._train_mode(False)
-        return self
+                self._log_epoch(epoch, t0, sums, steps_per_epoch)
+        return self._finish(bar)
 
 
 class DANN(_Supervised):

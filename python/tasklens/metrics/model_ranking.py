@@ -19,21 +19,11 @@ import numpy as np
 from .._dispatch import backend_of, to_host
 from .._validation import check_array, check_int, describe
 from . import estimators, leep
+from .ranking import _pair
 
 __all__ = ["rank_models", "weighted_kendall_tau", "pearson", "relative_top_k_accuracy"]
 
 _FEATURE_ESTIMATORS = ("hscore", "logme", "transrate", "gbc", "sfda", "nleep")
-
-
-def _pair(a, b, name_a: str, name_b: str):
-    a = check_array(a, name_a, ndim=1)
-    b = check_array(b, name_b, ndim=1)
-    be = backend_of(**{name_a: a, name_b: b})
-    if a.shape != b.shape:
-        raise ValueError(f"{name_b}: expected the same length as {name_a} ({a.shape[0]}), got {describe(b)}")
-    if a.shape[0] < 2:
-        raise ValueError(f"{name_a}: need at least 2 items to compare rankings, got {describe(a)}")
-    return np.asarray(to_host(a), dtype=np.float64), np.asarray(to_host(b), dtype=np.float64), be
 
 
 def _weighted_tau_ranked(x: np.ndarray, y: np.ndarray) -> float:
