@@ -5,6 +5,8 @@
   ``dataset-fashion-mnist``).
 - :mod:`tasklens.datasets.mstyle`: MNIST-M-style blending with photographs (:func:`to_mstyle`,
   Ganin et al. 2016) and Fashion-M (:func:`load_fashion_m`, :func:`load_fashion_pair`).
+- :mod:`tasklens.datasets.edges`: edge-map images (Sobel magnitude or Canny) of grayscale images
+  (:func:`edge_maps`), the "edges" domain of cross-domain image mapping (CDLM §4.3).
 - :mod:`tasklens.datasets.digits`: synthetic font digits -> scikit-learn's handwritten digits
   (:func:`load_digits_pair`).
 - :mod:`tasklens.datasets.domains`: :class:`ImageDomain` (x, y, classes) and :class:`DomainPair`.
@@ -21,6 +23,7 @@ from .idx import (FASHION_MNIST_CLASSES, IDXError, fashion_mnist_dir, load_fashi
                   read_idx)
 from .digits import DIGIT_CLASSES, load_digits_pair, load_handwritten_digits, render_digits
 from .domains import DomainPair, ImageDomain
+from .edges import edge_maps
 from .folder import load_image_folder
 from .images import check_images, match_channels, resize, to_float_images, to_uint8_images
 from .mstyle import default_photo_names, load_fashion_m, load_fashion_pair, load_photo, random_patches, to_mstyle
@@ -30,5 +33,5 @@ __all__ = [
     "load_image_folder",
     "FASHION_MNIST_CLASSES", "IDXError", "check_images", "default_photo_names", "fashion_mnist_dir",
     "load_fashion_m", "load_fashion_mnist", "load_fashion_pair", "load_mnist_family", "load_photo", "match_channels",
-    "random_patches", "read_idx", "resize", "to_float_images", "to_mstyle", "to_uint8_images",
+    "random_patches", "read_idx", "resize", "to_float_images", "to_mstyle", "to_uint8_images", "edge_maps",
 ]

@@ -1,6 +1,8 @@
 """Transferability metrics: H-score (Def. 2), transferability (Def. 3), source selection (Def. 4),
 higher-order transfer and the pixel-wise H-score (§5.2) of Bao et al. (ICLR 2019).
 
+Full-reference image quality for image translation (SSIM, MSE, PSNR; CDLM §4.3) is in :mod:`.image_quality`.
+
 Ranking comparison (Spearman, Kendall tau-b, DCG/NDCG, top-k agreement) and task clustering from
 H-score vectors (with a dendrogram plot) are in :mod:`.ranking` and :mod:`.clustering`.
 """
@@ -12,6 +14,7 @@ from .ranking import dcg_score, kendall_tau, ndcg_score, rankdata, spearman, top
 from .clustering import TaskClustering, cluster_tasks, plot_dendrogram
 from .estimators import gbc, logme, sfda, transferability_report, transrate
 from .leep import leep, nce, nleep
+from .image_quality import mse, psnr, ssim
 from .model_ranking import pearson, rank_models, relative_top_k_accuracy, weighted_kendall_tau
 
 __all__ = [
@@ -46,4 +49,7 @@ __all__ = [
     "weighted_kendall_tau",
     "pearson",
     "relative_top_k_accuracy",
+    "ssim",
+    "mse",
+    "psnr",
 ]
