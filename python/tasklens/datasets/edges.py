@@ -7,8 +7,9 @@ canny detector"). :func:`edge_maps` builds such a domain from any grayscale set 
   ``G_x = [1, 2, 1]^T [-1, 0, 1] * I`` and ``G_y = [-1, 0, 1]^T [1, 2, 1] * I`` (correlation), with the image
   extended by mirror reflection at the border (``d c b a | a b c d | d c b a``, scipy.ndimage's "reflect"). The
   magnitude is scaled to [0, 1] by ``normalize``: "max" divides each map by its own maximum (flat images give
-  all-zero maps), "bound" by ``4 sqrt(2)``, the largest magnitude an image in [0, 1] can reach, which keeps maps
-  comparable across images.
+  all-zero maps), "bound" by ``2 sqrt(5)``, the largest magnitude an image in [0, 1] can reach (the magnitude is convex in the
+  3 x 3 patch, so its maximum is at a binary patch, e.g. ``[[0, 0, b], [0, *, 1], [a, 1, 1]]`` with
+  ``G_x = 3 + b - a``, ``G_y = 3 + a - b`` and ``G_x^2 + G_y^2 <= 20``), which keeps maps comparable across images.
 - ``method="canny"``: scikit-image's Canny detector (``skimage.feature.canny``, Gaussian ``sigma``, hysteresis
   thresholds ``low_threshold`` / ``high_threshold`` on the [0, 1] image's gradient), giving binary maps 0.0 / 1.0.
 
@@ -27,8 +28,8 @@ from .images import check_images
 
 __all__ = ["edge_maps", "sobel_magnitude", "SOBEL_BOUND"]
 
-#: Largest Sobel gradient magnitude of an image with pixels in [0, 1]: |G_x|, |G_y| <= 4 each.
-SOBEL_BOUND = 4.0 * math.sqrt(2.0)
+#: Largest Sobel gradient magnitude of an image with pixels in [0, 1] (see the module docstring): sqrt(20).
+SOBEL_BOUND = 2.0 * math.sqrt(5.0)
 
 
 def sobel_magnitude(images: np.ndarray) -> np.ndarray:
@@ -54,7 +55,8 @@ def edge_maps(images: Any, *, method: str = "sobel", normalize: str = "max", sig
         uint8 (0..255) or floating pixels in [0, 1]; numpy or torch. RGB batches are rejected: convert them with
         :func:`tasklens.datasets.match_channels` ``(x, 1)`` first.
     method : "sobel" (gradient magnitude in [0, 1]) or "canny" (binary maps; needs scikit-image).
-    normalize : "max" (each Sobel map divided by its own maximum) or "bound" (divided by 4 sqrt(2)); Sobel only.
+    normalize : "max" (each Sobel map divided by its own maximum) or "bound" (divided by 2 sqrt(5), the largest
+        possible magnitude); Sobel only.
     sigma, low_threshold, high_threshold : Canny only: Gaussian smoothing and hysteresis thresholds on the
         [0, 1] scale (``None``: scikit-image's defaults, 0.1 and 0.2).
 
