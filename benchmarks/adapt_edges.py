@@ -32,6 +32,7 @@ truth; seed of the first ``--seeds``) to ``--figures`` and prints a markdown tab
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import platform
@@ -125,10 +126,22 @@ def main(argv=None) -> int:
     ap.add_argument("--figures", default=os.path.join(os.path.dirname(__file__), "figures"),
                     help="directory for adapt_edges_*.png (default: benchmarks/figures)")
     ap.add_argument("--columns", type=int, default=10, help="test images shown in each figure (default: 10)")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="extra CDLM keyword options, e.g. --set beta1=0.1 lr_phi=0.01 (values parsed as Python "
+                         "literals)")
     ap.add_argument("--json", default=None, help="also write every measured row to this JSON file")
     args = ap.parse_args(argv)
     if args.train < 4 or args.test < 1 or args.epochs < 1:
         ap.error("--train must be >= 4, --test and --epochs >= 1")
+    extra = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            ap.error(f"--set: expected KEY=VALUE, got {item!r}")
+        try:
+            extra[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            extra[key] = value
 
     import torch
 
@@ -169,7 +182,7 @@ def main(argv=None) -> int:
             rows.append({"direction": direction, "method": method, "seed": None, "fit_s": 0.0, **scores(pred, truth)})
         for seed in args.seeds:
             model = CDLM(seed=seed, epochs=args.epochs, width=args.width, latent=args.latent, device=args.device,
-                         progress=False)
+                         progress=False, **extra)
             t0 = time.perf_counter()
             model.fit(data["train"][src_dom][:n_src], data["train"]["y"][:n_src],
                       data["train"][tgt_dom][n_src:2 * n_src])
@@ -192,7 +205,7 @@ def main(argv=None) -> int:
     print(f"Cross-domain image mapping, Fashion-MNIST {args.edges} edge maps <-> images; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
           f"{platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"device {args.device}; train {2 * half} ({half} per domain), test {len(test_pick)}, epochs {args.epochs}, "
-          f"width {args.width}, latent {args.latent}, seeds {' '.join(map(str, args.seeds))}; total {total:.0f} s\n")
+          f"width {args.width}, latent {args.latent}, options {extra or '-'}, seeds {' '.join(map(str, args.seeds))}; total {total:.0f} s\n")
     print("| direction | method | SSIM ↑ | MSE ↓ | PSNR (dB) ↑ | fit s |")
     print("|---|---|---|---|---|---|")
     for direction in dict.fromkeys(r["direction"] for r in rows):
