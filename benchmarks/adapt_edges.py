@@ -11,8 +11,10 @@ with the source domain labelled (CDLM's classifier needs source labels). Two mod
   ``translate(test images)`` gives edge-style x~_ts, scored against each image's own edge map.
 
 Scores (``tasklens.metrics``): SSIM (Wang et al. 2004, Gaussian window 11, sigma 1.5), MSE and PSNR (dB), per test
-image with data range 1 and averaged over the test images (PSNR: mean of per-image PSNRs). Reference rows on the
-same test images, for context:
+image with data range 1 and averaged over the test images (PSNR: mean of per-image PSNRs). "spread" is the
+per-pixel standard deviation of the outputs across the test images, averaged over pixels: 0 for a translation that
+ignores its input, that of the true images (printed above the table) for one that varies as much as they do.
+Reference rows on the same test images, for context:
 
 - identity: the input itself taken as the translation (what "doing nothing" scores);
 - mean image: the mean training image of the output domain, the same for every input (a translation that ignores
@@ -47,7 +49,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 from tasklens.datasets import edge_maps, load_fashion_mnist  # noqa: E402
 from tasklens.metrics import mse, psnr, ssim  # noqa: E402
 
-DIRECTIONS = (("edges", "images"), ("images", "edges"))
+DIRECTIONS = (("edges", "images"), ("images", "edges"))  # (input domain, output domain)
 
 
 def as_float(images: np.ndarray) -> np.ndarray:
@@ -61,7 +63,7 @@ def scores(pred: np.ndarray, truth: np.ndarray) -> dict:
     pred = np.clip(pred.astype(np.float64), 0.0, 1.0)
     truth = truth.astype(np.float64)
     return {"ssim": ssim(pred, truth, data_range=1.0), "mse": mse(pred, truth),
-            "psnr": psnr(pred, truth, data_range=1.0)}
+            "psnr": psnr(pred, truth, data_range=1.0), "spread": float(pred.std(axis=0).mean())}
 
 
 def ridge_map(x_in: np.ndarray, x_out: np.ndarray, alpha: float = 1.0):
@@ -202,12 +204,16 @@ def main(argv=None) -> int:
                 print(f"# wrote {path}", file=sys.stderr)
 
     total = time.perf_counter() - t_start
-    print(f"Cross-domain image mapping, Fashion-MNIST {args.edges} edge maps <-> images; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
+    print(f"Cross-domain image mapping, Fashion-MNIST {args.edges} edge maps <-> images; finished "
+          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
           f"{platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"device {args.device}; train {2 * half} ({half} per domain), test {len(test_pick)}, epochs {args.epochs}, "
-          f"width {args.width}, latent {args.latent}, options {extra or '-'}, seeds {' '.join(map(str, args.seeds))}; total {total:.0f} s\n")
-    print("| direction | method | SSIM ↑ | MSE ↓ | PSNR (dB) ↑ | fit s |")
-    print("|---|---|---|---|---|---|")
+          f"width {args.width}, latent {args.latent}, options {extra or '-'}, "
+          f"seeds {' '.join(map(str, args.seeds))}; total {total:.0f} s\n")
+    spread = {f"{t} -> {s}": float(data["test"][s].std(axis=0).mean()) for t, s in DIRECTIONS}
+    print("Spread of the true outputs: " + "; ".join(f"{k} {v:.4f}" for k, v in spread.items()) + "\n")
+    print("| direction | method | SSIM ↑ | MSE ↓ | PSNR (dB) ↑ | spread | fit s |")
+    print("|---|---|---|---|---|---|---|")
     for direction in dict.fromkeys(r["direction"] for r in rows):
         group = [r for r in rows if r["direction"] == direction]
         for method in dict.fromkeys(r["method"] for r in group):
@@ -215,7 +221,7 @@ def main(argv=None) -> int:
             label = f"**{method}**" if method == "CDLM" else method
             fit = fmt([r["fit_s"] for r in rs], 0) if method == "CDLM" else "-"
             print(f"| {direction} | {label} | {fmt([r['ssim'] for r in rs], 4)} | {fmt([r['mse'] for r in rs], 4)} | "
-                  f"{fmt([r['psnr'] for r in rs], 2)} | {fit} |")
+                  f"{fmt([r['psnr'] for r in rs], 2)} | {fmt([r['spread'] for r in rs], 4)} | {fit} |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"args": vars(args), "rows": rows, "total_s": total}, fh, indent=1)

@@ -7,8 +7,8 @@ canny detector"). :func:`edge_maps` builds such a domain from any grayscale set 
   ``G_x = [1, 2, 1]^T [-1, 0, 1] * I`` and ``G_y = [-1, 0, 1]^T [1, 2, 1] * I`` (correlation), with the image
   extended by mirror reflection at the border (``d c b a | a b c d | d c b a``, scipy.ndimage's "reflect"). The
   magnitude is scaled to [0, 1] by ``normalize``: "max" divides each map by its own maximum (flat images give
-  all-zero maps), "bound" by ``2 sqrt(5)``, the largest magnitude an image in [0, 1] can reach (the magnitude is convex in the
-  3 x 3 patch, so its maximum is at a binary patch, e.g. ``[[0, 0, b], [0, *, 1], [a, 1, 1]]`` with
+  all-zero maps), "bound" by ``2 sqrt(5)``, the largest magnitude an image in [0, 1] can reach (the magnitude is
+  convex in the 3 x 3 patch, so its maximum is at a binary patch, e.g. ``[[0, 0, b], [0, *, 1], [a, 1, 1]]`` with
   ``G_x = 3 + b - a``, ``G_y = 3 + a - b`` and ``G_x^2 + G_y^2 <= 20``), which keeps maps comparable across images.
 - ``method="canny"``: scikit-image's Canny detector (``skimage.feature.canny``, Gaussian ``sigma``, hysteresis
   thresholds ``low_threshold`` / ``high_threshold`` on the [0, 1] image's gradient), giving binary maps 0.0 / 1.0.
