@@ -18,13 +18,11 @@ are ignored (as ``np.unique`` does in the authors' code).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from .._dispatch import backend_of, to_host
-from .._threads import get_num_threads
 from .._validation import check_array, check_int, check_labels, check_positive, check_scalar, describe
+from .class_rates import _logdet_pd, class_log_dets
 from .feature_stats import FeatureStats, _gram, default_chunk_rows
 from .hscore import hscore_from_state
 
@@ -53,25 +51,11 @@ def _chunk_rows(x, chunk_rows):
     return check_int(chunk_rows, "chunk_rows", min=1)
 
 
-def _collect(x, y, num_classes, *, squares=False, class_scatter=False, chunk_rows=None) -> FeatureStats:
-    """One chunked pass over (x, y) into a FeatureStats.
-
-    With per-class Grams and the default chunking, the pass is class-major: the rows of each class of the first
-    target are gathered in chunks of up to ``chunk_rows``, so every chunk adds one large Gram product to one
-    class (chunks in row order would add C thin products of F x F per chunk, memory-bound: 47 s instead of
-    the Gram's 7 s measured for N = 100,000, F = 2048, C = 100). The statistics are sums, so the row order
-    changes only the rounding.
-    """
-    st = FeatureStats(x.shape[1], num_classes, y.shape[1], squares=squares, class_scatter=class_scatter)
+def _collect(x, y, num_classes, *, squares=False, chunk_rows=None) -> FeatureStats:
+    """One chunked pass over (x, y) in row order into a FeatureStats (count, sums, Gram, class sums and counts,
+    class sums of squares when ``squares``)."""
+    st = FeatureStats(x.shape[1], num_classes, y.shape[1], squares=squares)
     step = _chunk_rows(x, chunk_rows)
-    if class_scatter and chunk_rows is None:
-        order = np.argsort(y[:, 0], kind="stable")
-        bounds = np.concatenate(([0], np.cumsum(np.bincount(y[:, 0], minlength=num_classes))))
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            for r0 in range(a, b, step):
-                rows = order[r0:min(b, r0 + step)]
-                st.update(np.ascontiguousarray(x[rows]), y[rows])
-        return st
     for r0 in range(0, x.shape[0], step):
         st.update(np.ascontiguousarray(x[r0:r0 + step]), y[r0:r0 + step])
     return st
@@ -93,15 +77,6 @@ def _one_thread():
 def _eigh(a: np.ndarray):
     with _one_thread():
         return np.linalg.eigh(a)
-
-
-def _logdet_pd(a: np.ndarray) -> float:
-    """log det of a symmetric positive definite matrix by Cholesky (overwrites ``a``; reads one triangle)."""
-    from scipy.linalg import cholesky
-
-    with _one_thread():  # a.T is Fortran-ordered: factorised in place, no copy
-        chol = cholesky(a.T, lower=False, overwrite_a=True, check_finite=False)
-    return 2.0 * float(np.log(np.diagonal(chol)).sum())
 
 
 # ---------------------------------------------------------------------------------------------- LogME
@@ -263,36 +238,14 @@ def logme(features, labels, *, rtol: float | None = None, chunk_rows: int | None
 
 # ---------------------------------------------------------------------------------------------- TransRate
 
-def _transrate_from_stats(st: FeatureStats, eps: float) -> np.ndarray:
+def _transrate_from_stats(x: np.ndarray, y: np.ndarray, st: FeatureStats, eps: float, step: int) -> np.ndarray:
     n, f = float(st.n), st.num_features
     a = st.scatter() / (n * eps)
     a.flat[:: f + 1] += 1.0
-    rate = 0.5 * _logdet_pd(a)
-    d = st.centre()
-
-    def class_rate(t: int, c: int) -> float:
-        # Z_c^T Z_c = G_c - d cs^T - cs d^T + n_c d d^T = G_c - [d, cs - n_c d] [cs, d]^T: one rank-2
-        # product (d = mean - shift, cs the class sum about the shift); the Cholesky reads one triangle
-        n_c = st.class_counts[t, c]
-        cs = st.class_sums[t, c]
-        scale = 1.0 / (n_c * eps)
-        a = st.class_grams[t, c] * scale
-        a -= (np.stack([d, cs - n_c * d], axis=1) * scale) @ np.stack([cs, d])
-        a.flat[:: f + 1] += 1.0
-        return 0.5 * _logdet_pd(a)
-
-    out = np.empty(st.num_targets)
-    workers = get_num_threads()
-    for t in range(st.num_targets):
-        classes = np.flatnonzero(st.class_counts[t]).tolist()
-        with _one_thread():  # one factorisation per worker thread, each on one BLAS thread
-            if workers > 1 and len(classes) > 1:
-                with ThreadPoolExecutor(min(workers, len(classes))) as pool:
-                    rates = list(pool.map(lambda c: class_rate(t, c), classes))
-            else:
-                rates = [class_rate(t, c) for c in classes]
-        out[t] = rate - float(np.mean(rates))
-    return out
+    with _one_thread():
+        rate = 0.5 * _logdet_pd(a)
+    dets = class_log_dets(x, y, st.num_classes, st.mean(), eps, step)
+    return rate - 0.5 * np.nanmean(dets, axis=1)
 
 
 def transrate(features, labels, *, eps: float = 1e-4, chunk_rows: int | None = None):
@@ -324,8 +277,9 @@ def transrate(features, labels, *, eps: float = 1e-4, chunk_rows: int | None = N
     """
     eps = check_scalar(eps, "eps", min=0.0, min_inclusive=False)
     x, y, c, multi, be = _prepare(features, labels, min_rows=1)
-    st = _collect(x, y, c, class_scatter=True, chunk_rows=chunk_rows)
-    return _finish(_transrate_from_stats(st, eps), multi, be)
+    step = _chunk_rows(x, chunk_rows)
+    st = _collect(x, y, c, chunk_rows=step)
+    return _finish(_transrate_from_stats(x, y, st, eps, step), multi, be)
 
 
 # ---------------------------------------------------------------------------------------------- GBC
@@ -442,6 +396,8 @@ def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: 
     # ConfMix: x~_i = p_i x_i + (1 - p_i) m_{y_i}, m_c the mean of the other classes' means
     others = (means.sum(axis=0) - means) / (k - 1)
     shift = st.shift
+    shift_x = shift.astype(x.dtype)  # exact: the shift is rounded to the input dtype (FeatureStats.update)
+    coef_t = np.ascontiguousarray(coef.T)
     p = np.empty(x.shape[0])
     f = st.num_features
     wgram = np.zeros((f, f))
@@ -450,21 +406,28 @@ def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: 
     b = np.zeros(k)
     w = np.zeros(k)
     for r0 in range(0, x.shape[0], step):
-        z = np.asarray(x[r0:r0 + step], dtype=np.float64) - shift
+        xc = x[r0:r0 + step]
         yc = yk[r0:r0 + step]
-        prob = _softmax(_softmax(z @ coef.T + icpt))  # the code's "soften" step: softmax of the posteriors
-        pc = prob[np.arange(z.shape[0]), yc]
+        scores = np.subtract(xc, shift, dtype=np.float64) @ coef_t
+        scores += icpt
+        prob = _softmax(_softmax(scores))  # the code's "soften" step: softmax of the posteriors
+        pc = prob[np.arange(xc.shape[0]), yc]
         p[r0:r0 + step] = pc
-        order = np.argsort(yc, kind="stable")  # class-sorted p_i z_i: per-class sums are contiguous slices
-        pz = z[order]
+        # class-sorted p_i z_i in the input dtype (z_i = x_i - shift exactly as the pass formed it): its Gram
+        # (summed in float64) and per-class sums are contiguous slices
+        order = np.argsort(yc, kind="stable")
         ps = pc[order]
-        pz *= ps[:, None]
-        wgram += _gram(pz.astype(x.dtype, copy=False))  # its Gram in the input dtype, summed in float64
+        pz = xc[order]
+        pz -= shift_x
+        pz *= ps.astype(x.dtype)[:, None]
+        wgram += _gram(pz)
+        weights = np.stack([np.ones_like(ps), 1.0 - ps]).astype(x.dtype)
         bounds = np.concatenate(([0], np.cumsum(np.bincount(yc, minlength=k))))
-        for c in range(k):
+        for c in np.flatnonzero(bounds[1:] > bounds[:-1]):
             sl = slice(bounds[c], bounds[c + 1])
-            a[c] += pz[sl].sum(axis=0)
-            u[c] += (1.0 - ps[sl]) @ pz[sl]
+            au = weights[:, sl] @ pz[sl]  # (sum p z, sum (1 - p) p z) of the class's rows in this chunk
+            a[c] += au[0]
+            u[c] += au[1]
         b += np.bincount(yc, weights=1.0 - pc, minlength=k)
         w += np.bincount(yc, weights=(1.0 - pc) ** 2, minlength=k)
     means2 = (a + b[:, None] * others) / counts[:, None]
@@ -472,13 +435,18 @@ def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: 
     gram2 = wgram + cross + cross.T + (others.T * w) @ others
     coef2, icpt2, _ = _fisher_fit(n, counts, means2, gram2, lam)
     mix = others @ coef2.T  # (K, K): score of each class's mix target under every class
+    coef2_t = np.ascontiguousarray(coef2.T)
     total = 0.0
     for r0 in range(0, x.shape[0], step):
-        z = np.asarray(x[r0:r0 + step], dtype=np.float64) - shift
+        xc = x[r0:r0 + step]
         yc = yk[r0:r0 + step]
         pc = p[r0:r0 + step, None]
-        prob = _softmax(pc * (z @ coef2.T) + (1.0 - pc) * mix[yc] + icpt2)
-        mine = prob[np.arange(z.shape[0]), yc]
+        scores = np.subtract(xc, shift, dtype=np.float64) @ coef2_t
+        scores *= pc
+        scores += (1.0 - pc) * mix[yc]
+        scores += icpt2
+        prob = _softmax(scores)
+        mine = prob[np.arange(xc.shape[0]), yc]
         total += float(np.log(mine).sum() if log else mine.sum())
     return total / n
 
@@ -580,11 +548,11 @@ def transferability_report(features, labels, metrics=("hscore", "logme", "transr
         raise ValueError("metrics: expected at least one estimator name")
     x, y, c, multi, be = _prepare(features, labels)
     step = _chunk_rows(x, chunk_rows)
-    st = _collect(x, y, c, squares="gbc" in metrics, class_scatter="transrate" in metrics, chunk_rows=chunk_rows)
+    st = _collect(x, y, c, squares="gbc" in metrics, chunk_rows=step)
     compute = {
         "hscore": lambda: _hscore_from_stats(st),
         "logme": lambda: _logme_from_stats(st),
-        "transrate": lambda: _transrate_from_stats(st, 1e-4),
+        "transrate": lambda: _transrate_from_stats(x, y, st, 1e-4, step),
         "gbc": lambda: _gbc_from_stats(st, 1e-4),
         "sfda": lambda: _sfda_from_stats(x, y, st, step, False),
     }
