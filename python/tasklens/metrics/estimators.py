@@ -24,7 +24,8 @@ from .._dispatch import backend_of, to_host
 from .._validation import check_array, check_int, check_labels, check_positive, check_scalar, describe
 from .class_rates import _logdet_pd, class_log_dets
 from .feature_stats import FeatureStats, _gram, default_chunk_rows
-from .hscore import hscore_from_state
+from .hscore import default_rtol
+from .shared_eigen import SharedEigen
 
 __all__ = ["logme", "transrate", "gbc", "sfda", "transferability_report", "FEATURE_METRICS"]
 
@@ -74,9 +75,9 @@ def _one_thread():
     return threadpool_limits(1)
 
 
-def _eigh(a: np.ndarray):
-    with _one_thread():
-        return np.linalg.eigh(a)
+def _spectra(st: FeatureStats) -> SharedEigen:
+    """Eigendecompositions of the centred scatter (H-score) and the raw Gram (LogME) from one reduction."""
+    return SharedEigen(st.scatter(), float(st.n), st.mean())
 
 
 # ---------------------------------------------------------------------------------------------- LogME
@@ -92,9 +93,10 @@ LOGME_RES_ZERO = 1e-12
 _LIVE, _W_ZERO, _NOISE_FREE = 0, 1, 2
 
 
-def _logme_from_stats(st: FeatureStats, rtol: float | None = None) -> np.ndarray:
+def _logme_from_stats(st: FeatureStats, rtol: float | None = None, spectra: SharedEigen | None = None) -> np.ndarray:
     n, d = float(st.n), st.num_features
-    sig, vec = _eigh(st.raw_gram())
+    spectra = _spectra(st) if spectra is None else spectra
+    sig = spectra.raw_values
     top = float(sig.max()) if sig.size else 0.0
     if rtol is None:  # eigh's error on the raw Gram, or the rounding of chunk Grams formed in float32
         thr = max(d * float(np.finfo(np.float64).eps) * top,
@@ -104,11 +106,12 @@ def _logme_from_stats(st: FeatureStats, rtol: float | None = None) -> np.ndarray
     keep = sig > thr if top > 0 else np.zeros(d, dtype=bool)
     sig_k = sig[keep]
     out = np.empty(st.num_targets)
-    sums = st.raw_class_sums()
+    # V^T X^T y_c = sigma^(1/2) U^T y_c for every target and class, (T, C, F)
+    proj_all = spectra.project(st.raw_class_sums().reshape(-1, d).T, raw=True).T.reshape(st.num_targets, -1, d)
     for t in range(st.num_targets):
         counts = st.class_counts[t]
         present = counts > 0
-        proj = sums[t, present] @ vec[:, keep]  # V^T X^T y_c = sigma^(1/2) U^T y_c
+        proj = proj_all[t, present][:, keep]
         x2 = proj * proj / sig_k  # (U^T y_c)^2 over the non-zero singular directions
         out[t] = _logme_evidence(x2, counts[present], sig_k, n, d).mean()
     return out
@@ -499,10 +502,24 @@ def sfda(features, labels, *, log: bool = False, chunk_rows: int | None = None):
 
 # ---------------------------------------------------------------------------------------------- report
 
-def _hscore_from_stats(st: FeatureStats) -> np.ndarray:
-    state = {"n": st.n, "mean": st.mean(), "scatter": st.scatter(), "shift": st.shift,
-             "class_sums": st.class_sums, "class_counts": st.class_counts, "q4": 0.0, "dtype": st.dtype}
-    return hscore_from_state(state)
+def _hscore_from_stats(st: FeatureStats, spectra: SharedEigen) -> np.ndarray:
+    """H-score (Bao et al. 2019) ``tr(Sigma^+ Sigma_between)`` from the centred scatter's eigendecomposition, with
+    the pseudo-inverse rule of :func:`~tasklens.metrics.hscore_from_state` (eigenvalues above ``F eps * largest``
+    kept, eps of the input dtype); equal to :func:`~tasklens.metrics.hscore` up to rounding."""
+    n, f = float(st.n), st.num_features
+    lam = spectra.centred_values / n
+    top = float(lam.max()) if lam.size else 0.0
+    if top <= 0.0:
+        return np.zeros(st.num_targets)
+    keep = lam > default_rtol(f, st.dtype) * top
+    inv = np.where(keep, 1.0 / np.where(keep, lam, 1.0), 0.0)
+    counts = st.class_counts
+    dev = st.class_sums / np.where(counts > 0, counts, 1.0)[..., None] - st.centre()  # mu_tc - mu
+    proj = spectra.project(dev.reshape(-1, f).T, raw=False).T  # (T * C, F) in the eigenbasis
+    h = (proj * proj) @ inv * (counts / n).reshape(-1)
+    h = h.reshape(st.num_targets, -1).sum(axis=1)
+    h[(counts > 0).sum(axis=1) <= 1] = 0.0  # one class: the between-class covariance is exactly 0
+    return h
 
 
 def transferability_report(features, labels, metrics=("hscore", "logme", "transrate", "gbc", "sfda"), *,
@@ -549,9 +566,10 @@ def transferability_report(features, labels, metrics=("hscore", "logme", "transr
     x, y, c, multi, be = _prepare(features, labels)
     step = _chunk_rows(x, chunk_rows)
     st = _collect(x, y, c, squares="gbc" in metrics, chunk_rows=step)
+    spectra = _spectra(st) if {"hscore", "logme"} & set(metrics) else None
     compute = {
-        "hscore": lambda: _hscore_from_stats(st),
-        "logme": lambda: _logme_from_stats(st),
+        "hscore": lambda: _hscore_from_stats(st, spectra),
+        "logme": lambda: _logme_from_stats(st, None, spectra),
         "transrate": lambda: _transrate_from_stats(x, y, st, 1e-4, step),
         "gbc": lambda: _gbc_from_stats(st, 1e-4),
         "sfda": lambda: _sfda_from_stats(x, y, st, step, False),
