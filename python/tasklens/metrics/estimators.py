@@ -361,17 +361,21 @@ def _fisher_fit(n: float, counts: np.ndarray, means: np.ndarray, gram: np.ndarra
     Returns (coef (K, F), intercept (K,), lam): class scores ``z coef^T + intercept`` of shifted rows ``z``.
     """
     f = gram.shape[0]
-    sw = (gram - (means.T * counts) @ means) / n  # sum_c prior_c cov_c (biased class covariances)
-    sw = (sw + sw.T) / 2.0
-    if lam is None:
-        with _one_thread():
-            lam = max(float(np.exp(-5.0 * _power_top(sw))), 1e-10)
-    shrunk = (1.0 - lam) * sw
-    shrunk.flat[:: f + 1] += lam * float(np.trace(sw)) / f
     from scipy.linalg import cho_factor, cho_solve
 
     with _one_thread():
-        coef = cho_solve(cho_factor(shrunk, lower=True, check_finite=False), means.T, check_finite=False).T
+        weighted = means.T * np.sqrt(counts)
+        sw = weighted @ weighted.T  # BLAS syrk: sum_c n_c mu_c mu_c^T
+        np.subtract(gram, sw, out=sw)
+        sw /= n  # sum_c prior_c cov_c (biased class covariances)
+        if lam is None:
+            lam = max(float(np.exp(-5.0 * _power_top(sw))), 1e-10)
+        ridge = lam * float(np.trace(sw)) / f
+        sw *= 1.0 - lam  # the shrunk matrix, in place
+        sw.flat[:: f + 1] += ridge
+        # sw.T is Fortran-ordered: factorised in place; its upper triangle is sw's lower one
+        coef = cho_solve(cho_factor(sw.T, lower=False, overwrite_a=True, check_finite=False), means.T,
+                         check_finite=False).T
     intercept = -0.5 * np.einsum("kf,kf->k", means, coef) + np.log(counts / n)
     return coef, intercept, lam
 
@@ -423,7 +427,7 @@ def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: 
         pz = xc[order]
         pz -= shift_x
         pz *= ps.astype(x.dtype)[:, None]
-        wgram += _gram(pz)
+        _gram(pz, out=wgram)
         weights = np.stack([np.ones_like(ps), 1.0 - ps]).astype(x.dtype)
         bounds = np.concatenate(([0], np.cumsum(np.bincount(yc, minlength=k))))
         for c in np.flatnonzero(bounds[1:] > bounds[:-1]):
@@ -435,7 +439,11 @@ def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: 
         w += np.bincount(yc, weights=(1.0 - pc) ** 2, minlength=k)
     means2 = (a + b[:, None] * others) / counts[:, None]
     cross = u.T @ others
-    gram2 = wgram + cross + cross.T + (others.T * w) @ others
+    mixed = others.T * np.sqrt(w)
+    gram2 = wgram  # sum_i x~_i x~_i^T about the shift, in place: p^2 z z^T + cross terms + (1 - p)^2 m m^T
+    gram2 += cross
+    gram2 += cross.T
+    gram2 += mixed @ mixed.T
     coef2, icpt2, _ = _fisher_fit(n, counts, means2, gram2, lam)
     mix = others @ coef2.T  # (K, K): score of each class's mix target under every class
     coef2_t = np.ascontiguousarray(coef2.T)

@@ -42,20 +42,21 @@ CHUNK_BYTES = 32 << 20
 PART_ROWS = 4096
 
 
-def _gram(z: np.ndarray) -> np.ndarray:
-    """``z.T @ z`` in z's dtype, promoted to float64; parts of PART_ROWS rows on the tasklens thread pool."""
+def _gram(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``z.T @ z`` in z's dtype, added in float64 to ``out`` (a new zero matrix when None) and returned; parts of
+    PART_ROWS rows on the tasklens thread pool, added in part order."""
     cuts = list(range(0, z.shape[0], PART_ROWS)) + [z.shape[0]]
     pieces = [z[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
     workers = min(get_num_threads(), len(pieces))
     with threadpool_limits(1):
         if workers <= 1:
-            grams = [p.T @ p for p in pieces]
+            grams = (p.T @ p for p in pieces)
         else:
             with ThreadPoolExecutor(workers) as pool:
                 grams = list(pool.map(lambda p: p.T @ p, pieces))
-    total = np.zeros((z.shape[1], z.shape[1]))
-    for g in grams:
-        total += g
+        total = np.zeros((z.shape[1], z.shape[1])) if out is None else out
+        for g in grams:
+            total += g
     return total
 
 
@@ -167,7 +168,7 @@ class FeatureStats:
         if self.class_scatter:
             self._gram_cache = None
         else:
-            self._gram += _gram(z)
+            _gram(z, out=self._gram)
         return self
 
     def merge(self, other: "FeatureStats") -> "FeatureStats":
