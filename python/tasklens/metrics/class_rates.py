@@ -86,6 +86,8 @@ def class_log_dets(x: np.ndarray, y: np.ndarray, num_classes: int, mean: np.ndar
     -------
     (T, num_classes) float64.
     """
+    import scipy.linalg  # noqa: F401  (loaded before the limit below: it only limits the BLAS libraries loaded)
+
     shift64 = mean.astype(x.dtype).astype(np.float64)
     d = mean - shift64
     shift = shift64.astype(x.dtype)

@@ -70,6 +70,7 @@ def _finish(values, multi: bool, be):
 def _one_thread():
     """BLAS/LAPACK on one thread: an F x F factorisation gains little from threads, and on a loaded machine a
     multi-threaded call spin-waits (a 256 x 256 Cholesky measured 0.12 s instead of 1 ms)."""
+    import scipy.linalg  # noqa: F401  (loaded first: threadpool_limits only limits the BLAS libraries loaded)
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(1)
