@@ -381,6 +381,23 @@ def _fisher_fit(n: float, counts: np.ndarray, means: np.ndarray, gram: np.ndarra
     return coef, intercept, lam
 
 
+#: Rows per float64 block of :func:`_shifted_product` (a block of 2048 features is 4 MiB: it stays in cache).
+SCORE_BLOCK_ROWS = 256
+
+
+def _shifted_product(x: np.ndarray, shift: np.ndarray, coef_t: np.ndarray) -> np.ndarray:
+    """``(x - shift) @ coef_t`` in float64 (x in its dtype, shift and coef_t float64), converted block by block so
+    the float64 copy of the rows never leaves the cache; each row's product does not depend on the blocking."""
+    out = np.empty((x.shape[0], coef_t.shape[1]))
+    buf = np.empty((min(SCORE_BLOCK_ROWS, x.shape[0]), x.shape[1]))
+    for r0 in range(0, x.shape[0], SCORE_BLOCK_ROWS):
+        r1 = min(x.shape[0], r0 + SCORE_BLOCK_ROWS)
+        z = buf[:r1 - r0]
+        np.subtract(x[r0:r1], shift, out=z)
+        np.matmul(z, coef_t, out=out[r0:r1])
+    return out
+
+
 def _softmax(s: np.ndarray) -> np.ndarray:
     s = s - s.max(axis=1, keepdims=True)
     np.exp(s, out=s)
@@ -416,7 +433,7 @@ def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: 
     for r0 in range(0, x.shape[0], step):
         xc = x[r0:r0 + step]
         yc = yk[r0:r0 + step]
-        scores = np.subtract(xc, shift, dtype=np.float64) @ coef_t
+        scores = _shifted_product(xc, shift, coef_t)
         scores += icpt
         prob = _softmax(_softmax(scores))  # the code's "soften" step: softmax of the posteriors
         pc = prob[np.arange(xc.shape[0]), yc]
@@ -453,7 +470,7 @@ def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: 
         xc = x[r0:r0 + step]
         yc = yk[r0:r0 + step]
         pc = p[r0:r0 + step, None]
-        scores = np.subtract(xc, shift, dtype=np.float64) @ coef2_t
+        scores = _shifted_product(xc, shift, coef2_t)
         scores *= pc
         scores += (1.0 - pc) * mix[yc]
         scores += icpt2
