@@ -146,20 +146,29 @@ class FeatureStats:
         if self.shift is None:
             # the shift actually subtracted is the input-dtype rounding of the chunk mean
             self.shift = x.mean(axis=0, dtype=np.float64).astype(x.dtype).astype(np.float64)
-        z = x - self.shift.astype(x.dtype)
+        # rows sorted by the first target's class, centred on the shift: one copy of the chunk; the Gram and the
+        # total sum do not depend on the row order, and each class's rows are a contiguous slice
+        order0 = np.argsort(y[:, 0], kind="stable")
+        zs0 = x[order0]
+        zs0 -= self.shift.astype(x.dtype)
         self.n += rows
-        self.sum += z.sum(axis=0, dtype=np.float64)
         for t in range(self.num_targets):
-            yt = y[:, t]
+            yt = y[order0, t]
             counts = np.bincount(yt, minlength=self.num_classes)
             self.class_counts[t] += counts
-            order = np.argsort(yt, kind="stable")
-            zs = z[order]
+            if t == 0:
+                zs = zs0
+            else:
+                order = np.argsort(yt, kind="stable")
+                zs = zs0[order]
             present = np.flatnonzero(counts)
             starts = np.concatenate(([0], np.cumsum(counts)))[present]
             for c, r0 in zip(present, starts):  # contiguous slices: far faster than reduceat
                 zc = zs[r0:r0 + counts[c]]
-                self.class_sums[t, c] += zc.sum(axis=0, dtype=np.float64)
+                csum = zc.sum(axis=0, dtype=np.float64)
+                self.class_sums[t, c] += csum
+                if t == 0:
+                    self.sum += csum
                 if self.squares:
                     self.class_squares[t, c] += np.square(zc, dtype=np.float64).sum(axis=0)
             if self.class_scatter:
@@ -168,7 +177,7 @@ class FeatureStats:
         if self.class_scatter:
             self._gram_cache = None
         else:
-            _gram(z, out=self._gram)
+            _gram(zs0, out=self._gram)
         return self
 
     def merge(self, other: "FeatureStats") -> "FeatureStats":
