@@ -7,8 +7,11 @@
 - :func:`transferability_report`: every one of them and the H-score from a single pass over the features.
 
 Each estimator reads the features once in chunks into a :class:`~tasklens.metrics.feature_stats.FeatureStats`
-(float64 sums, independent of the chunk size up to rounding) and computes its score from those sums; SFDA alone
-reads the features twice more, because its ConfMix step and its score are per sample.
+(float64 sums, independent of the chunk size up to rounding) and computes its score from those sums, except for
+two per-sample parts: TransRate reads each class's rows once more after the pass for its class rates (n_c x n_c
+kernels, :mod:`~tasklens.metrics.class_rates`), and SFDA reads the features twice more, because its ConfMix step
+and its score are per sample. H-score and LogME share one tridiagonal reduction of the F x F scatter
+(:mod:`~tasklens.metrics.shared_eigen`).
 
 Inputs: ``features`` (N, F) float32/float64 numpy array or torch tensor (CUDA tensors are copied to the host),
 ``labels`` (N,) or (N, T) integer class codes. Output: a float for labels (N,), a float64 array (T,) for labels
@@ -99,7 +102,7 @@ def _logme_from_stats(st: FeatureStats, rtol: float | None = None, spectra: Shar
     spectra = _spectra(st) if spectra is None else spectra
     sig = spectra.raw_values
     top = float(sig.max()) if sig.size else 0.0
-    if rtol is None:  # eigh's error on the raw Gram, or the rounding of chunk Grams formed in float32
+    if rtol is None:  # the eigensolver's error on the raw Gram, or the rounding of chunk Grams formed in float32
         thr = max(d * float(np.finfo(np.float64).eps) * top,
                   float(np.finfo(np.dtype(st.dtype)).eps) * float(np.trace(st.scatter())))
     else:
@@ -187,7 +190,9 @@ def logme(features, labels, *, rtol: float | None = None, chunk_rows: int | None
     ``alpha <- gamma / m^T m``, ``beta <- (N - gamma) / |F m - y|^2``, from ``alpha = beta = 1``). The score is
     ``L / N`` averaged over the classes present. No centring (as in the paper).
 
-    Computation: with ``F^T F = V diag(s) V^T`` (eigendecomposition of the Gram from the one pass), the
+    Computation: with ``F^T F = V diag(s) V^T`` (eigendecomposition of the Gram from the one pass, obtained from
+    the tridiagonal reduction of the centred scatter that H-score shares, see
+    :class:`~tasklens.metrics.shared_eigen.SharedEigen`), the
     projections on the left singular vectors are ``U^T y_c = V^T F^T y_c / s^(1/2)`` and ``F^T y_c`` are the
     class sums, so the cost is O(D^3 + C D^2), independent of N. ``log|A|`` runs over all D eigenvalues: the
     ``D - rank`` zero ones contribute ``log alpha`` each, which keeps the evidence right for N < D (the public
@@ -265,9 +270,13 @@ def transrate(features, labels, *, eps: float = 1e-4, chunk_rows: int | None = N
     the K classes present follow the authors' released implementation (the paper writes the rate with
     ``D / (n eps^2)`` and class weights ``n_c / N``); ``eps = 1e-4`` is its default.
 
-    Cost: one pass accumulating per-class Gram matrices (memory ``8 T C D^2`` bytes), then K + 1 Cholesky
-    factorisations of D x D matrices. Agrees with a float64 reference (``slogdet`` on the data) to about 1e-10
-    relative on float64 input and about 1e-4 on float32 input (chunk Grams formed in float32).
+    Cost: one pass for the Gram (``R(Z)``, one D x D Cholesky factorisation), then each class's rows once more
+    (:func:`~tasklens.metrics.class_rates.class_log_dets`): a class with ``n_c < D`` rows by Sylvester's identity
+    ``det(I_D + a Z_c^T Z_c) = det(I_{n_c} + a Z_c Z_c^T)`` from its ``n_c x n_c`` kernel (``n_c^2 D / 2``
+    multiply-adds, an ``n_c^3 / 3`` factorisation), a larger class from its D x D Gram; no per-class D x D state is
+    kept. Agrees with a float64 reference (``slogdet`` on the data) to about 1e-10 relative on float64 input and
+    about 1e-4 on float32 input (Grams and kernels of rows centred on the float32-rounded mean formed in float32,
+    factorised in float64).
 
     Examples
     --------
@@ -554,10 +563,12 @@ def transferability_report(features, labels, metrics=("hscore", "logme", "transr
 
     The pass accumulates (float64, chunked, mergeable; see :class:`~tasklens.metrics.feature_stats.FeatureStats`)
     the count, the shifted Gram and sums, per-class counts and sums, per-class sums of squares when ``"gbc"``
-    is asked and per-class Grams when ``"transrate"`` is asked; every estimator is then computed from it with
-    its default parameters: ``hscore`` (Bao et al., 2019; :func:`~tasklens.metrics.hscore_from_state`),
-    :func:`logme`, :func:`transrate`, :func:`gbc` and :func:`sfda` (whose ConfMix step and score read the
-    features twice more). Values equal the separate calls to rounding (about 1e-12 relative on float64 input).
+    is asked; every estimator is then computed from it with its default parameters: ``hscore`` (Bao et al.,
+    2019; the rule of :func:`~tasklens.metrics.hscore_from_state`) and :func:`logme` from one shared tridiagonal
+    reduction of the scatter (:class:`~tasklens.metrics.shared_eigen.SharedEigen`), :func:`transrate` (whose
+    class rates read each class's rows once more), :func:`gbc` and :func:`sfda` (whose ConfMix step and score
+    read the features twice more). Values equal the separate calls to rounding (about 1e-12 relative on float64
+    input; ``hscore`` runs a different engine: about 1e-9 on float64, 1e-6 on float32 input).
 
     Parameters
     ----------

@@ -8,7 +8,9 @@ them once, chunk by chunk:
   (the first chunk's mean, so the sums stay small and the centred scatter loses no digits);
 - per target ``t`` and class ``c``: ``class_counts[t, c]``, ``class_sums[t, c] = sum_{y_it = c} (x_i - s)``;
 - optionally (``squares=True``, GBC) ``class_squares[t, c] = sum_{y_it = c} (x_i - s)**2`` (elementwise);
-- optionally (``class_scatter=True``, TransRate) ``class_grams[t, c] = sum_{y_it = c} (x_i - s)(x_i - s)^T``.
+- optionally (``class_scatter=True``) ``class_grams[t, c] = sum_{y_it = c} (x_i - s)(x_i - s)^T`` (per-class
+  scatters for streamed or merged data; the in-memory TransRate uses the cheaper class kernels of
+  :mod:`~tasklens.metrics.class_rates` instead).
 
 Two states with different shifts merge exactly: a state about ``s2`` is re-expressed about ``s1`` with
 ``d = s2 - s1`` (``sum += n d``, ``gram += sum d^T + d sum^T + n d d^T``, and likewise per class) and added.
@@ -90,7 +92,7 @@ class FeatureStats:
     squares : bool
         Also keep per-class sums of squares (T, C, F) (GBC's diagonal variances).
     class_scatter : bool
-        Also keep per-class Gram matrices (T, C, F, F) (TransRate); memory ``8 T C F^2`` bytes.
+        Also keep per-class Gram matrices (T, C, F, F); memory ``8 T C F^2`` bytes.
 
     Notes
     -----
