@@ -21,6 +21,8 @@ are ignored (as ``np.unique`` does in the authors' code).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .._dispatch import backend_of, to_host
@@ -603,12 +605,23 @@ def transferability_report(features, labels, metrics=("hscore", "logme", "transr
     x, y, c, multi, be = _prepare(features, labels)
     step = _chunk_rows(x, chunk_rows)
     st = _collect(x, y, c, squares="gbc" in metrics, chunk_rows=step)
-    spectra = _spectra(st) if {"hscore", "logme"} & set(metrics) else None
-    compute = {
-        "hscore": lambda: _hscore_from_stats(st, spectra),
-        "logme": lambda: _logme_from_stats(st, None, spectra),
-        "transrate": lambda: _transrate_from_stats(x, y, st, 1e-4, step),
-        "gbc": lambda: _gbc_from_stats(st, 1e-4),
-        "sfda": lambda: _sfda_from_stats(x, y, st, step, False),
-    }
-    return {m: _finish(compute[m](), multi, be) for m in metrics}
+    values = {}
+    # The shared F x F reduction (LAPACK, memory-bound) runs on a side thread while the per-sample parts
+    # (TransRate's class kernels, SFDA's sweeps) run here; every part runs on one BLAS thread, under one
+    # process-wide limit held for the whole section (the inner limits then restore 1), so the values do not
+    # depend on the overlap.
+    with _one_thread(), ThreadPoolExecutor(1) as side:
+        spectra = side.submit(_spectra, st) if {"hscore", "logme"} & set(metrics) else None
+        if "transrate" in metrics:
+            values["transrate"] = _transrate_from_stats(x, y, st, 1e-4, step)
+        if "gbc" in metrics:
+            values["gbc"] = _gbc_from_stats(st, 1e-4)
+        if "sfda" in metrics:
+            values["sfda"] = _sfda_from_stats(x, y, st, step, False)
+        if spectra is not None:
+            spectra = spectra.result()
+            if "hscore" in metrics:
+                values["hscore"] = _hscore_from_stats(st, spectra)
+            if "logme" in metrics:
+                values["logme"] = _logme_from_stats(st, None, spectra)
+    return {m: _finish(values[m], multi, be) for m in metrics}
