@@ -305,9 +305,14 @@ def test_nleep_is_leep_of_the_seeded_mixture():
     assert nleep(x, y, n_components=6, seed=3) == nleep(x, y, n_components=6, seed=3)
 
 
-def test_hscore_in_report_matches_reference():
-    x, y = _data("tall")
-    assert transferability_report(x, y, ["hscore"])["hscore"] == pytest.approx(ref_hscore(x, y), rel=1e-9)
+@pytest.mark.parametrize("kind", KINDS)
+def test_hscore_in_report_matches_reference(kind):
+    """The report's H-score comes from the shared tridiagonal reduction (pseudo-inverse for N < D and constant
+    features): equal to the pinv reference and to the H-score accumulator."""
+    x, y = _data(kind)
+    got = transferability_report(x, y, ["hscore", "logme"])["hscore"]
+    assert got == pytest.approx(ref_hscore(x, y), rel=1e-9)
+    assert got == pytest.approx(hscore(x, y), rel=1e-9)
 
 
 # ------------------------------------------------------------------------------------------ one pass
