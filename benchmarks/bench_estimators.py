@@ -2,12 +2,15 @@
 
 Data: N x F float32 features in memory (class means + correlated noise), C classes.
 
-Contenders (correctness checked first, then timed; each timed call is one run, best of ``--repeats``):
+Contenders, timed in ONE process: ``--repeats`` interleaved rounds of (``X.T @ X`` default threads, ``X.T @ X`` one
+BLAS thread, the report, the report without SFDA), each round's ratios printed, the table from the best of the
+rounds; then each estimator alone (one run), and with ``--stages`` the time of each stage of the report:
 - NumPy ``X.T @ X`` on the float32 features (BLAS syrk): the time unit of the first target
   (all estimators from one pass <= 2.5x of it), with numpy's default BLAS threads and with one thread (on a
   loaded machine multi-threaded BLAS spin-waits, so both are shown);
 - ``transferability_report(X, y)``: hscore, logme, transrate, gbc, sfda from one pass of statistics
-  (SFDA reads the features twice more: its ConfMix step and its score are per sample);
+  (TransRate reads each class's rows once more for its n_c x n_c kernels; SFDA reads the features twice more:
+  its ConfMix step and its score are per sample), and the same without SFDA;
 - each estimator called alone (its own pass);
 - LogME: tasklens ``logme`` vs the reference algorithm written plainly in NumPy (float64 SVD of the features,
   per-class projections ``U^T y_c``, the fixed-point iteration per class), both on the float64 features:
@@ -17,7 +20,7 @@ Peak memory is the ``tracemalloc`` peak of each call (numpy allocations; the inp
 as in benchmarks/bench_hscore.py.
 
 Usage: python benchmarks/bench_estimators.py [--n 100000] [--features 2048] [--classes 100] [--repeats 1]
-       [--skip-singles] [--skip-reference]
+       [--stages] [--skip-singles] [--skip-reference]
 """
 
 from __future__ import annotations
@@ -79,6 +82,35 @@ def make_data(n, f, c, seed=0):
     return x, y
 
 
+def stages(x, y):
+    """Seconds of each stage of the report: the pass, the shared spectra, each estimator from the statistics."""
+    import time
+
+    from tasklens.metrics import estimators as est
+
+    xx, yy, c, _, _ = est._prepare(x, y)
+    step = est._chunk_rows(xx, None)
+    out = {}
+
+    def timed(name, fn):
+        t0 = time.perf_counter()
+        res = fn()
+        out[name] = time.perf_counter() - t0
+        return res
+
+    st = timed("pass (count, sums, Gram, class sums and squares)", lambda: est._collect(xx, yy, c, squares=True,
+                                                                                         chunk_rows=step))
+    spectra = timed("spectra (one tridiagonal reduction for hscore + logme)", lambda: est._spectra(st))
+    timed("hscore from the spectra", lambda: est._hscore_from_stats(st, spectra))
+    timed("logme from the spectra", lambda: est._logme_from_stats(st, None, spectra))
+    timed("transrate (F x F rate + class kernels)", lambda: est._transrate_from_stats(xx, yy, st, 1e-4, step))
+    timed("gbc", lambda: est._gbc_from_stats(st, 1e-4))
+    timed("sfda (two more sweeps: weighted Gram, scores)", lambda: est._sfda_from_stats(xx, yy, st, step, False))
+    print(f"stages (load {os.getloadavg()[0]:.1f}):")
+    for name, t in out.items():
+        print(f"  {name:58s} {t:8.2f} s")
+
+
 def mib(b):
     return b / 2**20
 
@@ -88,7 +120,8 @@ def main():
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--features", type=int, default=2048)
     p.add_argument("--classes", type=int, default=100)
-    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=1, help="interleaved rounds of X.T @ X and the report")
+    p.add_argument("--stages", action="store_true", help="also time the stages of the report (one run)")
     p.add_argument("--skip-singles", action="store_true", help="do not time each estimator alone")
     p.add_argument("--skip-reference", action="store_true",
                    help="do not run the plain LogME reference (its float64 SVD of N x F is the slowest part)")
@@ -99,26 +132,43 @@ def main():
     print(f"data: N = {n:,} x F = {f} float32 ({mib(n * f * 4):.0f} MiB), C = {c}")
     x, y = make_data(n, f, c)
 
-    rows = []
-    t_gram, m_gram, _ = measure(lambda: x.T @ x, args.repeats)
-    rows.append(("numpy X.T @ X (float32, default BLAS threads)", t_gram, m_gram))
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1):
-        t1, m1, _ = measure(lambda: x.T @ x, args.repeats)
-    rows.append(("numpy X.T @ X (float32, one BLAS thread)", t1, m1))
-    t_rep, m_rep, report = measure(lambda: transferability_report(x, y), args.repeats)
-    rows.append(("transferability_report (5 estimators, one pass)", t_rep, m_rep))
+    four = ("hscore", "logme", "transrate", "gbc")
+    best = {}  # contender -> (seconds, peak bytes): the best of the interleaved rounds
+
+    def keep(name, t, m):
+        best[name] = (min(t, best.get(name, (np.inf, 0))[0]), max(m, best.get(name, (0, 0))[1]))
+
+    # Interleaved rounds in this one process: X.T @ X (default and one BLAS thread), the report, the report
+    # without SFDA; each round's ratio is printed, so a load change on the shared machine shows up
+    for r in range(args.repeats):
+        t_gram, m_gram, _ = measure(lambda: x.T @ x)
+        with threadpool_limits(1):
+            t1, m1, _ = measure(lambda: x.T @ x)
+        t_rep, m_rep, report = measure(lambda: transferability_report(x, y))
+        t_four, m_four, _ = measure(lambda: transferability_report(x, y, four))
+        keep("numpy X.T @ X (float32, default BLAS threads)", t_gram, m_gram)
+        keep("numpy X.T @ X (float32, one BLAS thread)", t1, m1)
+        keep("transferability_report (5 estimators, one pass)", t_rep, m_rep)
+        keep("transferability_report without sfda (4 estimators)", t_four, m_four)
+        print(f"round {r + 1}: load {os.getloadavg()[0]:.1f}; X.T@X {t_gram:.2f} s (one thread {t1:.2f} s); report "
+              f"{t_rep:.2f} s = {t_rep / t_gram:.2f}x / {t_rep / t1:.2f}x; without sfda {t_four:.2f} s = "
+              f"{t_four / t_gram:.2f}x / {t_four / t1:.2f}x", flush=True)
+    if args.stages:
+        stages(x, y)
     if not args.skip_singles:
         for name, fn in (("hscore", hscore), ("logme", logme), ("transrate", transrate), ("gbc", gbc),
                          ("sfda", sfda)):
-            t, m, v = measure(lambda: fn(x, y), args.repeats)
+            t, m, v = measure(lambda: fn(x, y), 1)
             rel = abs(v - report[name]) / max(abs(report[name]), 1e-300)
-            rows.append((f"{name} alone (equal to the report to {rel:.1e} rel.)", t, m))
+            keep(f"{name} alone (equal to the report to {rel:.1e} rel.)", t, m)
+    t_gram = best["numpy X.T @ X (float32, default BLAS threads)"][0]
+    t1 = best["numpy X.T @ X (float32, one BLAS thread)"][0]
     print()
-    print(f"{'contender':58s} {'time (s)':>9s} {'x X.T@X':>8s} {'peak MiB':>9s}")
-    for name, t, m in rows:
-        print(f"{name:58s} {t:9.2f} {t / t_gram:8.2f} {mib(m):9.1f}")
+    print(f"{'contender (best of the rounds)':58s} {'time (s)':>9s} {'x X.T@X':>8s} {'x 1 thr':>8s} {'peak MiB':>9s}")
+    for name, (t, m) in best.items():
+        print(f"{name:58s} {t:9.2f} {t / t_gram:8.2f} {t / t1:8.2f} {mib(m):9.1f}")
     print("report:", {k: round(float(v), 6) for k, v in report.items()})
 
     if args.skip_reference:

@@ -305,9 +305,14 @@ def test_nleep_is_leep_of_the_seeded_mixture():
     assert nleep(x, y, n_components=6, seed=3) == nleep(x, y, n_components=6, seed=3)
 
 
-def test_hscore_in_report_matches_reference():
-    x, y = _data("tall")
-    assert transferability_report(x, y, ["hscore"])["hscore"] == pytest.approx(ref_hscore(x, y), rel=1e-9)
+@pytest.mark.parametrize("kind", KINDS)
+def test_hscore_in_report_matches_reference(kind):
+    """The report's H-score comes from the shared tridiagonal reduction (pseudo-inverse for N < D and constant
+    features): equal to the pinv reference and to the H-score accumulator."""
+    x, y = _data(kind)
+    got = transferability_report(x, y, ["hscore", "logme"])["hscore"]
+    assert got == pytest.approx(ref_hscore(x, y), rel=1e-9)
+    assert got == pytest.approx(hscore(x, y), rel=1e-9)
 
 
 # ------------------------------------------------------------------------------------------ one pass
@@ -478,3 +483,96 @@ def test_bad_input_names_the_argument():
         transrate(x, y, eps=0.0)
     with pytest.raises(TypeError, match="chunk_rows: expected an int"):
         logme(x, y, chunk_rows=2.5)
+
+
+# ------------------------------------------------------------------------------------------ TransRate class rates
+
+def _class_rate_data(dtype, seed=12):
+    """Classes with fewer rows than features (kernel path), more (Gram path) and one row, far from the origin."""
+    rng = np.random.default_rng(seed)
+    f = 16
+    y = np.repeat([0, 1, 2, 3], [5, 15, 40, 1])
+    rng.shuffle(y)
+    x = rng.normal(size=(y.size, f)) @ rng.normal(size=(f, f)) * 0.5 + 3.0 * rng.normal(size=(4, f))[y] + 40.0
+    return x.astype(dtype), y
+
+
+def ref_class_log_dets(x, y, eps):
+    z = np.asarray(x, dtype=np.float64)
+    z = z - z.mean(axis=0)
+    return np.array([np.linalg.slogdet(np.eye(z.shape[1]) + z[y == c].T @ z[y == c] / ((y == c).sum() * eps))[1]
+                     for c in np.unique(y)])
+
+
+@pytest.mark.parametrize("eps", [1e-4, 0.3])
+def test_class_log_dets_match_slogdet_on_both_paths(eps):
+    """Sylvester's identity (n_c < F: n_c x n_c kernel) and the F x F Gram (n_c >= F) equal slogdet of the
+    F x F matrix of the globally centred class rows."""
+    from tasklens.metrics.class_rates import class_log_dets
+
+    x, y = _class_rate_data("float64")
+    got = class_log_dets(x, y[:, None], 4, x.mean(axis=0), eps, step=7)[0]
+    np.testing.assert_allclose(got, ref_class_log_dets(x, y, eps), rtol=1e-10)
+    # rows centred on an arbitrary shift s, the rest d = mean - s added back exactly (here s = 0, d = mean)
+    from tasklens.metrics.class_rates import _class_log_det
+
+    shifted = [_class_log_det(x, np.flatnonzero(y == c), np.zeros(16), x.mean(axis=0), eps, 7) for c in range(4)]
+    np.testing.assert_allclose(shifted, ref_class_log_dets(x, y, eps), rtol=1e-9)
+    x32 = x.astype(np.float32)  # float32 products of rows centred on the float32-rounded mean
+    got = class_log_dets(x32, y[:, None], 4, x32.mean(axis=0, dtype=np.float64), eps, step=7)[0]
+    np.testing.assert_allclose(got, ref_class_log_dets(x32.astype(np.float64), y, eps), rtol=1e-4)
+    assert transrate(x32, y) == pytest.approx(ref_transrate(x32.astype(np.float64), y), rel=1e-4)
+
+
+def test_class_log_dets_chunk_and_thread_invariance():
+    """A class's log-determinant depends only on its rows: equal for any thread count (bit for bit) and, for
+    classes summed over chunks of rows (n_c >= F), for any chunk size up to rounding."""
+    import tasklens
+    from tasklens.metrics.class_rates import class_log_dets
+
+    x, y = _class_rate_data("float32", seed=13)
+    ys = np.stack([y, np.roll(y, 7)], axis=1)
+    mean = x.mean(axis=0, dtype=np.float64)
+    try:
+        tasklens.set_num_threads(1)
+        one = class_log_dets(x, ys, 4, mean, 1e-4, step=7)
+        tasklens.set_num_threads(2)
+        two = class_log_dets(x, ys, 4, mean, 1e-4, step=7)
+    finally:
+        tasklens.set_num_threads(None)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_allclose(class_log_dets(x, ys, 4, mean, 1e-4, step=1000), one, rtol=1e-6)
+    np.testing.assert_allclose(one[1], ref_class_log_dets(x.astype(np.float64), ys[:, 1], 1e-4), rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------ shared spectra
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), f=st.integers(1, 9), offset=st.sampled_from([0.0, 3.0, -50.0]),
+       axis=st.booleans())
+def test_shared_eigen_equals_two_eigendecompositions(seed, f, offset, axis):
+    """One tridiagonal reduction of the centred scatter S gives the spectra and eigenvector projections of S and
+    of the raw Gram G = S + n m m^T (mean on an axis, zero or anywhere)."""
+    from tasklens.metrics.shared_eigen import SharedEigen
+
+    rng = np.random.default_rng(seed)
+    n = 3 * f + 5
+    x = rng.normal(size=(n, f)) * rng.uniform(0.5, 3.0, size=f)
+    if axis:  # the mean exactly along +-e1 (the reflection is then I or maps m to -m)
+        x -= x.mean(axis=0)
+        x[:, 0] += offset
+    else:
+        x += offset * rng.normal(size=f)
+    m = x.mean(axis=0)
+    s = (x - m).T @ (x - m)
+    spectra = SharedEigen(s, n, m)
+    b = rng.normal(size=(f, 3))
+    for got_values, mat, raw in ((spectra.centred_values, s, False), (spectra.raw_values, x.T @ x, True)):
+        values, vectors = np.linalg.eigh(mat)
+        scale = max(abs(values).max(), 1e-300)
+        np.testing.assert_allclose(got_values, values, rtol=0, atol=1e-12 * scale)
+        proj = spectra.project(b, raw=raw)
+        assert proj.shape == (f, 3)
+        # eigenvectors are defined up to sign (distinct eigenvalues here): compare |V^T b| and V proj = b
+        np.testing.assert_allclose(np.abs(proj), np.abs(vectors.T @ b), rtol=1e-7, atol=1e-9 * abs(b).max())
+        np.testing.assert_allclose(np.linalg.norm(proj, axis=0), np.linalg.norm(b, axis=0), rtol=1e-12)

@@ -7,8 +7,11 @@
 - :func:`transferability_report`: every one of them and the H-score from a single pass over the features.
 
 Each estimator reads the features once in chunks into a :class:`~tasklens.metrics.feature_stats.FeatureStats`
-(float64 sums, independent of the chunk size up to rounding) and computes its score from those sums; SFDA alone
-reads the features twice more, because its ConfMix step and its score are per sample.
+(float64 sums, independent of the chunk size up to rounding) and computes its score from those sums, except for
+two per-sample parts: TransRate reads each class's rows once more after the pass for its class rates (n_c x n_c
+kernels, :mod:`~tasklens.metrics.class_rates`), and SFDA reads the features twice more, because its ConfMix step
+and its score are per sample. H-score and LogME share one tridiagonal reduction of the F x F scatter
+(:mod:`~tasklens.metrics.shared_eigen`).
 
 Inputs: ``features`` (N, F) float32/float64 numpy array or torch tensor (CUDA tensors are copied to the host),
 ``labels`` (N,) or (N, T) integer class codes. Output: a float for labels (N,), a float64 array (T,) for labels
@@ -23,10 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .._dispatch import backend_of, to_host
-from .._threads import get_num_threads
 from .._validation import check_array, check_int, check_labels, check_positive, check_scalar, describe
+from .class_rates import _logdet_pd, class_log_dets
 from .feature_stats import FeatureStats, _gram, default_chunk_rows
-from .hscore import hscore_from_state
+from .hscore import default_rtol
+from .shared_eigen import SharedEigen
 
 __all__ = ["logme", "transrate", "gbc", "sfda", "transferability_report", "FEATURE_METRICS"]
 
@@ -53,25 +57,11 @@ def _chunk_rows(x, chunk_rows):
     return check_int(chunk_rows, "chunk_rows", min=1)
 
 
-def _collect(x, y, num_classes, *, squares=False, class_scatter=False, chunk_rows=None) -> FeatureStats:
-    """One chunked pass over (x, y) into a FeatureStats.
-
-    With per-class Grams and the default chunking, the pass is class-major: the rows of each class of the first
-    target are gathered in chunks of up to ``chunk_rows``, so every chunk adds one large Gram product to one
-    class (chunks in row order would add C thin products of F x F per chunk, memory-bound: 47 s instead of
-    the Gram's 7 s measured for N = 100,000, F = 2048, C = 100). The statistics are sums, so the row order
-    changes only the rounding.
-    """
-    st = FeatureStats(x.shape[1], num_classes, y.shape[1], squares=squares, class_scatter=class_scatter)
+def _collect(x, y, num_classes, *, squares=False, chunk_rows=None) -> FeatureStats:
+    """One chunked pass over (x, y) in row order into a FeatureStats (count, sums, Gram, class sums and counts,
+    class sums of squares when ``squares``)."""
+    st = FeatureStats(x.shape[1], num_classes, y.shape[1], squares=squares)
     step = _chunk_rows(x, chunk_rows)
-    if class_scatter and chunk_rows is None:
-        order = np.argsort(y[:, 0], kind="stable")
-        bounds = np.concatenate(([0], np.cumsum(np.bincount(y[:, 0], minlength=num_classes))))
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            for r0 in range(a, b, step):
-                rows = order[r0:min(b, r0 + step)]
-                st.update(np.ascontiguousarray(x[rows]), y[rows])
-        return st
     for r0 in range(0, x.shape[0], step):
         st.update(np.ascontiguousarray(x[r0:r0 + step]), y[r0:r0 + step])
     return st
@@ -85,23 +75,15 @@ def _finish(values, multi: bool, be):
 def _one_thread():
     """BLAS/LAPACK on one thread: an F x F factorisation gains little from threads, and on a loaded machine a
     multi-threaded call spin-waits (a 256 x 256 Cholesky measured 0.12 s instead of 1 ms)."""
+    import scipy.linalg  # noqa: F401  (loaded first: threadpool_limits only limits the BLAS libraries loaded)
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(1)
 
 
-def _eigh(a: np.ndarray):
-    with _one_thread():
-        return np.linalg.eigh(a)
-
-
-def _logdet_pd(a: np.ndarray) -> float:
-    """log det of a symmetric positive definite matrix by Cholesky (overwrites ``a``; reads one triangle)."""
-    from scipy.linalg import cholesky
-
-    with _one_thread():  # a.T is Fortran-ordered: factorised in place, no copy
-        chol = cholesky(a.T, lower=False, overwrite_a=True, check_finite=False)
-    return 2.0 * float(np.log(np.diagonal(chol)).sum())
+def _spectra(st: FeatureStats) -> SharedEigen:
+    """Eigendecompositions of the centred scatter (H-score) and the raw Gram (LogME) from one reduction."""
+    return SharedEigen(st.scatter(), float(st.n), st.mean())
 
 
 # ---------------------------------------------------------------------------------------------- LogME
@@ -117,11 +99,12 @@ LOGME_RES_ZERO = 1e-12
 _LIVE, _W_ZERO, _NOISE_FREE = 0, 1, 2
 
 
-def _logme_from_stats(st: FeatureStats, rtol: float | None = None) -> np.ndarray:
+def _logme_from_stats(st: FeatureStats, rtol: float | None = None, spectra: SharedEigen | None = None) -> np.ndarray:
     n, d = float(st.n), st.num_features
-    sig, vec = _eigh(st.raw_gram())
+    spectra = _spectra(st) if spectra is None else spectra
+    sig = spectra.raw_values
     top = float(sig.max()) if sig.size else 0.0
-    if rtol is None:  # eigh's error on the raw Gram, or the rounding of chunk Grams formed in float32
+    if rtol is None:  # the eigensolver's error on the raw Gram, or the rounding of chunk Grams formed in float32
         thr = max(d * float(np.finfo(np.float64).eps) * top,
                   float(np.finfo(np.dtype(st.dtype)).eps) * float(np.trace(st.scatter())))
     else:
@@ -129,11 +112,12 @@ def _logme_from_stats(st: FeatureStats, rtol: float | None = None) -> np.ndarray
     keep = sig > thr if top > 0 else np.zeros(d, dtype=bool)
     sig_k = sig[keep]
     out = np.empty(st.num_targets)
-    sums = st.raw_class_sums()
+    # V^T X^T y_c = sigma^(1/2) U^T y_c for every target and class, (T, C, F)
+    proj_all = spectra.project(st.raw_class_sums().reshape(-1, d).T, raw=True).T.reshape(st.num_targets, -1, d)
     for t in range(st.num_targets):
         counts = st.class_counts[t]
         present = counts > 0
-        proj = sums[t, present] @ vec[:, keep]  # V^T X^T y_c = sigma^(1/2) U^T y_c
+        proj = proj_all[t, present][:, keep]
         x2 = proj * proj / sig_k  # (U^T y_c)^2 over the non-zero singular directions
         out[t] = _logme_evidence(x2, counts[present], sig_k, n, d).mean()
     return out
@@ -208,7 +192,9 @@ def logme(features, labels, *, rtol: float | None = None, chunk_rows: int | None
     ``alpha <- gamma / m^T m``, ``beta <- (N - gamma) / |F m - y|^2``, from ``alpha = beta = 1``). The score is
     ``L / N`` averaged over the classes present. No centring (as in the paper).
 
-    Computation: with ``F^T F = V diag(s) V^T`` (eigendecomposition of the Gram from the one pass), the
+    Computation: with ``F^T F = V diag(s) V^T`` (eigendecomposition of the Gram from the one pass, obtained from
+    the tridiagonal reduction of the centred scatter that H-score shares, see
+    :class:`~tasklens.metrics.shared_eigen.SharedEigen`), the
     projections on the left singular vectors are ``U^T y_c = V^T F^T y_c / s^(1/2)`` and ``F^T y_c`` are the
     class sums, so the cost is O(D^3 + C D^2), independent of N. ``log|A|`` runs over all D eigenvalues: the
     ``D - rank`` zero ones contribute ``log alpha`` each, which keeps the evidence right for N < D (the public
@@ -263,36 +249,14 @@ def logme(features, labels, *, rtol: float | None = None, chunk_rows: int | None
 
 # ---------------------------------------------------------------------------------------------- TransRate
 
-def _transrate_from_stats(st: FeatureStats, eps: float) -> np.ndarray:
+def _transrate_from_stats(x: np.ndarray, y: np.ndarray, st: FeatureStats, eps: float, step: int) -> np.ndarray:
     n, f = float(st.n), st.num_features
     a = st.scatter() / (n * eps)
     a.flat[:: f + 1] += 1.0
-    rate = 0.5 * _logdet_pd(a)
-    d = st.centre()
-
-    def class_rate(t: int, c: int) -> float:
-        # Z_c^T Z_c = G_c - d cs^T - cs d^T + n_c d d^T = G_c - [d, cs - n_c d] [cs, d]^T: one rank-2
-        # product (d = mean - shift, cs the class sum about the shift); the Cholesky reads one triangle
-        n_c = st.class_counts[t, c]
-        cs = st.class_sums[t, c]
-        scale = 1.0 / (n_c * eps)
-        a = st.class_grams[t, c] * scale
-        a -= (np.stack([d, cs - n_c * d], axis=1) * scale) @ np.stack([cs, d])
-        a.flat[:: f + 1] += 1.0
-        return 0.5 * _logdet_pd(a)
-
-    out = np.empty(st.num_targets)
-    workers = get_num_threads()
-    for t in range(st.num_targets):
-        classes = np.flatnonzero(st.class_counts[t]).tolist()
-        with _one_thread():  # one factorisation per worker thread, each on one BLAS thread
-            if workers > 1 and len(classes) > 1:
-                with ThreadPoolExecutor(min(workers, len(classes))) as pool:
-                    rates = list(pool.map(lambda c: class_rate(t, c), classes))
-            else:
-                rates = [class_rate(t, c) for c in classes]
-        out[t] = rate - float(np.mean(rates))
-    return out
+    with _one_thread():
+        rate = 0.5 * _logdet_pd(a)
+    dets = class_log_dets(x, y, st.num_classes, st.mean(), eps, step)
+    return rate - 0.5 * np.nanmean(dets, axis=1)
 
 
 def transrate(features, labels, *, eps: float = 1e-4, chunk_rows: int | None = None):
@@ -308,9 +272,13 @@ def transrate(features, labels, *, eps: float = 1e-4, chunk_rows: int | None = N
     the K classes present follow the authors' released implementation (the paper writes the rate with
     ``D / (n eps^2)`` and class weights ``n_c / N``); ``eps = 1e-4`` is its default.
 
-    Cost: one pass accumulating per-class Gram matrices (memory ``8 T C D^2`` bytes), then K + 1 Cholesky
-    factorisations of D x D matrices. Agrees with a float64 reference (``slogdet`` on the data) to about 1e-10
-    relative on float64 input and about 1e-4 on float32 input (chunk Grams formed in float32).
+    Cost: one pass for the Gram (``R(Z)``, one D x D Cholesky factorisation), then each class's rows once more
+    (:func:`~tasklens.metrics.class_rates.class_log_dets`): a class with ``n_c < D`` rows by Sylvester's identity
+    ``det(I_D + a Z_c^T Z_c) = det(I_{n_c} + a Z_c Z_c^T)`` from its ``n_c x n_c`` kernel (``n_c^2 D / 2``
+    multiply-adds, an ``n_c^3 / 3`` factorisation), a larger class from its D x D Gram; no per-class D x D state is
+    kept. Agrees with a float64 reference (``slogdet`` on the data) to about 1e-10 relative on float64 input and
+    about 1e-4 on float32 input (Grams and kernels of rows centred on the float32-rounded mean formed in float32,
+    factorised in float64).
 
     Examples
     --------
@@ -324,8 +292,9 @@ def transrate(features, labels, *, eps: float = 1e-4, chunk_rows: int | None = N
     """
     eps = check_scalar(eps, "eps", min=0.0, min_inclusive=False)
     x, y, c, multi, be = _prepare(features, labels, min_rows=1)
-    st = _collect(x, y, c, class_scatter=True, chunk_rows=chunk_rows)
-    return _finish(_transrate_from_stats(st, eps), multi, be)
+    step = _chunk_rows(x, chunk_rows)
+    st = _collect(x, y, c, chunk_rows=step)
+    return _finish(_transrate_from_stats(x, y, st, eps, step), multi, be)
 
 
 # ---------------------------------------------------------------------------------------------- GBC
@@ -404,19 +373,40 @@ def _fisher_fit(n: float, counts: np.ndarray, means: np.ndarray, gram: np.ndarra
     Returns (coef (K, F), intercept (K,), lam): class scores ``z coef^T + intercept`` of shifted rows ``z``.
     """
     f = gram.shape[0]
-    sw = (gram - (means.T * counts) @ means) / n  # sum_c prior_c cov_c (biased class covariances)
-    sw = (sw + sw.T) / 2.0
-    if lam is None:
-        with _one_thread():
-            lam = max(float(np.exp(-5.0 * _power_top(sw))), 1e-10)
-    shrunk = (1.0 - lam) * sw
-    shrunk.flat[:: f + 1] += lam * float(np.trace(sw)) / f
     from scipy.linalg import cho_factor, cho_solve
 
     with _one_thread():
-        coef = cho_solve(cho_factor(shrunk, lower=True, check_finite=False), means.T, check_finite=False).T
+        weighted = means.T * np.sqrt(counts)
+        sw = weighted @ weighted.T  # BLAS syrk: sum_c n_c mu_c mu_c^T
+        np.subtract(gram, sw, out=sw)
+        sw /= n  # sum_c prior_c cov_c (biased class covariances)
+        if lam is None:
+            lam = max(float(np.exp(-5.0 * _power_top(sw))), 1e-10)
+        ridge = lam * float(np.trace(sw)) / f
+        sw *= 1.0 - lam  # the shrunk matrix, in place
+        sw.flat[:: f + 1] += ridge
+        # sw.T is Fortran-ordered: factorised in place; its upper triangle is sw's lower one
+        coef = cho_solve(cho_factor(sw.T, lower=False, overwrite_a=True, check_finite=False), means.T,
+                         check_finite=False).T
     intercept = -0.5 * np.einsum("kf,kf->k", means, coef) + np.log(counts / n)
     return coef, intercept, lam
+
+
+#: Rows per float64 block of :func:`_shifted_product` (a block of 2048 features is 4 MiB: it stays in cache).
+SCORE_BLOCK_ROWS = 256
+
+
+def _shifted_product(x: np.ndarray, shift: np.ndarray, coef_t: np.ndarray) -> np.ndarray:
+    """``(x - shift) @ coef_t`` in float64 (x in its dtype, shift and coef_t float64), converted block by block so
+    the float64 copy of the rows never leaves the cache; each row's product does not depend on the blocking."""
+    out = np.empty((x.shape[0], coef_t.shape[1]))
+    buf = np.empty((min(SCORE_BLOCK_ROWS, x.shape[0]), x.shape[1]))
+    for r0 in range(0, x.shape[0], SCORE_BLOCK_ROWS):
+        r1 = min(x.shape[0], r0 + SCORE_BLOCK_ROWS)
+        z = buf[:r1 - r0]
+        np.subtract(x[r0:r1], shift, out=z)
+        np.matmul(z, coef_t, out=out[r0:r1])
+    return out
 
 
 def _softmax(s: np.ndarray) -> np.ndarray:
@@ -442,6 +432,8 @@ def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: 
     # ConfMix: x~_i = p_i x_i + (1 - p_i) m_{y_i}, m_c the mean of the other classes' means
     others = (means.sum(axis=0) - means) / (k - 1)
     shift = st.shift
+    shift_x = shift.astype(x.dtype)  # exact: the shift is rounded to the input dtype (FeatureStats.update)
+    coef_t = np.ascontiguousarray(coef.T)
     p = np.empty(x.shape[0])
     f = st.num_features
     wgram = np.zeros((f, f))
@@ -450,35 +442,51 @@ def _sfda_target(x: np.ndarray, yt: np.ndarray, st: FeatureStats, t: int, step: 
     b = np.zeros(k)
     w = np.zeros(k)
     for r0 in range(0, x.shape[0], step):
-        z = np.asarray(x[r0:r0 + step], dtype=np.float64) - shift
+        xc = x[r0:r0 + step]
         yc = yk[r0:r0 + step]
-        prob = _softmax(_softmax(z @ coef.T + icpt))  # the code's "soften" step: softmax of the posteriors
-        pc = prob[np.arange(z.shape[0]), yc]
+        scores = _shifted_product(xc, shift, coef_t)
+        scores += icpt
+        prob = _softmax(_softmax(scores))  # the code's "soften" step: softmax of the posteriors
+        pc = prob[np.arange(xc.shape[0]), yc]
         p[r0:r0 + step] = pc
-        order = np.argsort(yc, kind="stable")  # class-sorted p_i z_i: per-class sums are contiguous slices
-        pz = z[order]
+        # class-sorted p_i z_i in the input dtype (z_i = x_i - shift exactly as the pass formed it): its Gram
+        # (summed in float64) and per-class sums are contiguous slices
+        order = np.argsort(yc, kind="stable")
         ps = pc[order]
-        pz *= ps[:, None]
-        wgram += _gram(pz.astype(x.dtype, copy=False))  # its Gram in the input dtype, summed in float64
+        pz = xc[order]
+        pz -= shift_x
+        pz *= ps.astype(x.dtype)[:, None]
+        _gram(pz, out=wgram)
+        weights = np.stack([np.ones_like(ps), 1.0 - ps]).astype(x.dtype)
         bounds = np.concatenate(([0], np.cumsum(np.bincount(yc, minlength=k))))
-        for c in range(k):
+        for c in np.flatnonzero(bounds[1:] > bounds[:-1]):
             sl = slice(bounds[c], bounds[c + 1])
-            a[c] += pz[sl].sum(axis=0)
-            u[c] += (1.0 - ps[sl]) @ pz[sl]
+            au = weights[:, sl] @ pz[sl]  # (sum p z, sum (1 - p) p z) of the class's rows in this chunk
+            a[c] += au[0]
+            u[c] += au[1]
         b += np.bincount(yc, weights=1.0 - pc, minlength=k)
         w += np.bincount(yc, weights=(1.0 - pc) ** 2, minlength=k)
     means2 = (a + b[:, None] * others) / counts[:, None]
     cross = u.T @ others
-    gram2 = wgram + cross + cross.T + (others.T * w) @ others
+    mixed = others.T * np.sqrt(w)
+    gram2 = wgram  # sum_i x~_i x~_i^T about the shift, in place: p^2 z z^T + cross terms + (1 - p)^2 m m^T
+    gram2 += cross
+    gram2 += cross.T
+    gram2 += mixed @ mixed.T
     coef2, icpt2, _ = _fisher_fit(n, counts, means2, gram2, lam)
     mix = others @ coef2.T  # (K, K): score of each class's mix target under every class
+    coef2_t = np.ascontiguousarray(coef2.T)
     total = 0.0
     for r0 in range(0, x.shape[0], step):
-        z = np.asarray(x[r0:r0 + step], dtype=np.float64) - shift
+        xc = x[r0:r0 + step]
         yc = yk[r0:r0 + step]
         pc = p[r0:r0 + step, None]
-        prob = _softmax(pc * (z @ coef2.T) + (1.0 - pc) * mix[yc] + icpt2)
-        mine = prob[np.arange(z.shape[0]), yc]
+        scores = _shifted_product(xc, shift, coef2_t)
+        scores *= pc
+        scores += (1.0 - pc) * mix[yc]
+        scores += icpt2
+        prob = _softmax(scores)
+        mine = prob[np.arange(xc.shape[0]), yc]
         total += float(np.log(mine).sum() if log else mine.sum())
     return total / n
 
@@ -531,10 +539,24 @@ def sfda(features, labels, *, log: bool = False, chunk_rows: int | None = None):
 
 # ---------------------------------------------------------------------------------------------- report
 
-def _hscore_from_stats(st: FeatureStats) -> np.ndarray:
-    state = {"n": st.n, "mean": st.mean(), "scatter": st.scatter(), "shift": st.shift,
-             "class_sums": st.class_sums, "class_counts": st.class_counts, "q4": 0.0, "dtype": st.dtype}
-    return hscore_from_state(state)
+def _hscore_from_stats(st: FeatureStats, spectra: SharedEigen) -> np.ndarray:
+    """H-score (Bao et al. 2019) ``tr(Sigma^+ Sigma_between)`` from the centred scatter's eigendecomposition, with
+    the pseudo-inverse rule of :func:`~tasklens.metrics.hscore_from_state` (eigenvalues above ``F eps * largest``
+    kept, eps of the input dtype); equal to :func:`~tasklens.metrics.hscore` up to rounding."""
+    n, f = float(st.n), st.num_features
+    lam = spectra.centred_values / n
+    top = float(lam.max()) if lam.size else 0.0
+    if top <= 0.0:
+        return np.zeros(st.num_targets)
+    keep = lam > default_rtol(f, st.dtype) * top
+    inv = np.where(keep, 1.0 / np.where(keep, lam, 1.0), 0.0)
+    counts = st.class_counts
+    dev = st.class_sums / np.where(counts > 0, counts, 1.0)[..., None] - st.centre()  # mu_tc - mu
+    proj = spectra.project(dev.reshape(-1, f).T, raw=False).T  # (T * C, F) in the eigenbasis
+    h = (proj * proj) @ inv * (counts / n).reshape(-1)
+    h = h.reshape(st.num_targets, -1).sum(axis=1)
+    h[(counts > 0).sum(axis=1) <= 1] = 0.0  # one class: the between-class covariance is exactly 0
+    return h
 
 
 def transferability_report(features, labels, metrics=("hscore", "logme", "transrate", "gbc", "sfda"), *,
@@ -543,10 +565,12 @@ def transferability_report(features, labels, metrics=("hscore", "logme", "transr
 
     The pass accumulates (float64, chunked, mergeable; see :class:`~tasklens.metrics.feature_stats.FeatureStats`)
     the count, the shifted Gram and sums, per-class counts and sums, per-class sums of squares when ``"gbc"``
-    is asked and per-class Grams when ``"transrate"`` is asked; every estimator is then computed from it with
-    its default parameters: ``hscore`` (Bao et al., 2019; :func:`~tasklens.metrics.hscore_from_state`),
-    :func:`logme`, :func:`transrate`, :func:`gbc` and :func:`sfda` (whose ConfMix step and score read the
-    features twice more). Values equal the separate calls to rounding (about 1e-12 relative on float64 input).
+    is asked; every estimator is then computed from it with its default parameters: ``hscore`` (Bao et al.,
+    2019; the rule of :func:`~tasklens.metrics.hscore_from_state`) and :func:`logme` from one shared tridiagonal
+    reduction of the scatter (:class:`~tasklens.metrics.shared_eigen.SharedEigen`), :func:`transrate` (whose
+    class rates read each class's rows once more), :func:`gbc` and :func:`sfda` (whose ConfMix step and score
+    read the features twice more). Values equal the separate calls to rounding (about 1e-12 relative on float64
+    input; ``hscore`` runs a different engine: about 1e-9 on float64, 1e-6 on float32 input).
 
     Parameters
     ----------
@@ -580,12 +604,24 @@ def transferability_report(features, labels, metrics=("hscore", "logme", "transr
         raise ValueError("metrics: expected at least one estimator name")
     x, y, c, multi, be = _prepare(features, labels)
     step = _chunk_rows(x, chunk_rows)
-    st = _collect(x, y, c, squares="gbc" in metrics, class_scatter="transrate" in metrics, chunk_rows=chunk_rows)
-    compute = {
-        "hscore": lambda: _hscore_from_stats(st),
-        "logme": lambda: _logme_from_stats(st),
-        "transrate": lambda: _transrate_from_stats(st, 1e-4),
-        "gbc": lambda: _gbc_from_stats(st, 1e-4),
-        "sfda": lambda: _sfda_from_stats(x, y, st, step, False),
-    }
-    return {m: _finish(compute[m](), multi, be) for m in metrics}
+    st = _collect(x, y, c, squares="gbc" in metrics, chunk_rows=step)
+    values = {}
+    # The shared F x F reduction (LAPACK, memory-bound) runs on a side thread while the per-sample parts
+    # (TransRate's class kernels, SFDA's sweeps) run here; every part runs on one BLAS thread, under one
+    # process-wide limit held for the whole section (the inner limits then restore 1), so the values do not
+    # depend on the overlap.
+    with _one_thread(), ThreadPoolExecutor(1) as side:
+        spectra = side.submit(_spectra, st) if {"hscore", "logme"} & set(metrics) else None
+        if "transrate" in metrics:
+            values["transrate"] = _transrate_from_stats(x, y, st, 1e-4, step)
+        if "gbc" in metrics:
+            values["gbc"] = _gbc_from_stats(st, 1e-4)
+        if "sfda" in metrics:
+            values["sfda"] = _sfda_from_stats(x, y, st, step, False)
+        if spectra is not None:
+            spectra = spectra.result()
+            if "hscore" in metrics:
+                values["hscore"] = _hscore_from_stats(st, spectra)
+            if "logme" in metrics:
+                values["logme"] = _logme_from_stats(st, None, spectra)
+    return {m: _finish(values[m], multi, be) for m in metrics}

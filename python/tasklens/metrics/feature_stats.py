@@ -8,7 +8,9 @@ them once, chunk by chunk:
   (the first chunk's mean, so the sums stay small and the centred scatter loses no digits);
 - per target ``t`` and class ``c``: ``class_counts[t, c]``, ``class_sums[t, c] = sum_{y_it = c} (x_i - s)``;
 - optionally (``squares=True``, GBC) ``class_squares[t, c] = sum_{y_it = c} (x_i - s)**2`` (elementwise);
-- optionally (``class_scatter=True``, TransRate) ``class_grams[t, c] = sum_{y_it = c} (x_i - s)(x_i - s)^T``.
+- optionally (``class_scatter=True``) ``class_grams[t, c] = sum_{y_it = c} (x_i - s)(x_i - s)^T`` (per-class
+  scatters for streamed or merged data; the in-memory TransRate uses the cheaper class kernels of
+  :mod:`~tasklens.metrics.class_rates` instead).
 
 Two states with different shifts merge exactly: a state about ``s2`` is re-expressed about ``s1`` with
 ``d = s2 - s1`` (``sum += n d``, ``gram += sum d^T + d sum^T + n d d^T``, and likewise per class) and added.
@@ -42,20 +44,21 @@ CHUNK_BYTES = 32 << 20
 PART_ROWS = 4096
 
 
-def _gram(z: np.ndarray) -> np.ndarray:
-    """``z.T @ z`` in z's dtype, promoted to float64; parts of PART_ROWS rows on the tasklens thread pool."""
+def _gram(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``z.T @ z`` in z's dtype, added in float64 to ``out`` (a new zero matrix when None) and returned; parts of
+    PART_ROWS rows on the tasklens thread pool, added in part order."""
     cuts = list(range(0, z.shape[0], PART_ROWS)) + [z.shape[0]]
     pieces = [z[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
     workers = min(get_num_threads(), len(pieces))
     with threadpool_limits(1):
         if workers <= 1:
-            grams = [p.T @ p for p in pieces]
+            grams = (p.T @ p for p in pieces)
         else:
             with ThreadPoolExecutor(workers) as pool:
                 grams = list(pool.map(lambda p: p.T @ p, pieces))
-    total = np.zeros((z.shape[1], z.shape[1]))
-    for g in grams:
-        total += g
+        total = np.zeros((z.shape[1], z.shape[1])) if out is None else out
+        for g in grams:
+            total += g
     return total
 
 
@@ -89,7 +92,7 @@ class FeatureStats:
     squares : bool
         Also keep per-class sums of squares (T, C, F) (GBC's diagonal variances).
     class_scatter : bool
-        Also keep per-class Gram matrices (T, C, F, F) (TransRate); memory ``8 T C F^2`` bytes.
+        Also keep per-class Gram matrices (T, C, F, F); memory ``8 T C F^2`` bytes.
 
     Notes
     -----
@@ -145,20 +148,29 @@ class FeatureStats:
         if self.shift is None:
             # the shift actually subtracted is the input-dtype rounding of the chunk mean
             self.shift = x.mean(axis=0, dtype=np.float64).astype(x.dtype).astype(np.float64)
-        z = x - self.shift.astype(x.dtype)
+        # rows sorted by the first target's class, centred on the shift: one copy of the chunk; the Gram and the
+        # total sum do not depend on the row order, and each class's rows are a contiguous slice
+        order0 = np.argsort(y[:, 0], kind="stable")
+        zs0 = x[order0]
+        zs0 -= self.shift.astype(x.dtype)
         self.n += rows
-        self.sum += z.sum(axis=0, dtype=np.float64)
         for t in range(self.num_targets):
-            yt = y[:, t]
+            yt = y[order0, t]
             counts = np.bincount(yt, minlength=self.num_classes)
             self.class_counts[t] += counts
-            order = np.argsort(yt, kind="stable")
-            zs = z[order]
+            if t == 0:
+                zs = zs0
+            else:
+                order = np.argsort(yt, kind="stable")
+                zs = zs0[order]
             present = np.flatnonzero(counts)
             starts = np.concatenate(([0], np.cumsum(counts)))[present]
             for c, r0 in zip(present, starts):  # contiguous slices: far faster than reduceat
                 zc = zs[r0:r0 + counts[c]]
-                self.class_sums[t, c] += zc.sum(axis=0, dtype=np.float64)
+                csum = zc.sum(axis=0, dtype=np.float64)
+                self.class_sums[t, c] += csum
+                if t == 0:
+                    self.sum += csum
                 if self.squares:
                     self.class_squares[t, c] += np.square(zc, dtype=np.float64).sum(axis=0)
             if self.class_scatter:
@@ -167,7 +179,7 @@ class FeatureStats:
         if self.class_scatter:
             self._gram_cache = None
         else:
-            self._gram += _gram(z)
+            _gram(zs0, out=self._gram)
         return self
 
     def merge(self, other: "FeatureStats") -> "FeatureStats":
