@@ -8,7 +8,8 @@ Tasks: the 12 tasks of ``zoo_common.TASKS``; each is a source (the ``cnn`` model
 
 Affinities (relations in [0, 1], R[s, t] = how much source s helps target t; diagonal unused):
 
-- ``taskonomy`` (main): Taskonomy's ordinal normalisation (Zamir et al., CVPR 2018, Sec. 3.3, AHP) with
+- ``taskonomy`` (main; :func:`tasklens.metrics.affinity.ahp_affinity` then ``normalized_gain``): Taskonomy's
+  ordinal normalisation (Zamir et al., CVPR 2018, Sec. 3.3, AHP) with
   training from scratch as one more competitor. For target t and competitors i, j in {sources != t} + {scratch},
   ``W[i, j]`` = share of the target's test images on which i's per-image test loss is lower than j's (ties
   count one half), clipped to [0.001, 0.999]; ``W' = W / W^T`` (element-wise); ``v`` = principal
@@ -44,31 +45,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zoo_common as z  # noqa: E402
 from transfer_zoo import ground_truth, loss_path  # noqa: E402
 
+from tasklens.metrics.affinity import ahp_affinity, normalized_gain  # noqa: E402
+
 TASKS = list(z.TASKS)
 OUT = os.path.join(z.CACHE, "affinity")
 
 
 # ------------------------------------------------------------------------------------------ affinities
-def taskonomy_vector(losses: np.ndarray, clip: float = 1e-3) -> np.ndarray:
-    """AHP of Taskonomy: ``losses`` (K competitors, N images) -> principal eigenvector (K,), summing to 1."""
-    li, lj = losses[:, None, :], losses[None, :, :]
-    w = (li < lj).mean(2) + 0.5 * (li == lj).mean(2)
-    w = np.clip(w, clip, 1 - clip)
-    np.fill_diagonal(w, 0.5)
-    ratio = w / w.T
-    vals, vecs = np.linalg.eig(ratio)
-    v = np.abs(np.real(vecs[:, np.argmax(np.real(vals))]))
-    return v / v.sum()
-
-
-def gain_to_unit(v: np.ndarray, base: float) -> np.ndarray:
-    """``clip((v - base) / (max v - base), 0, 1)``; all zeros when no source beats ``base``."""
-    top = v.max() - base
-    if top <= 0:
-        return np.zeros_like(v)
-    return np.clip((v - base) / top, 0.0, 1.0)
-
-
 def affinity_matrices():
     """(taskonomy R, gain R, raw accuracy table acc[s, t], scratch acc[t]) over TASKS; NaN on the diagonal."""
     gt = ground_truth()
@@ -84,9 +67,9 @@ def affinity_matrices():
             acc[i, j] = best[m][0]
         scratch[j] = best["scratch"][0]
         losses = np.stack([np.load(loss_path(t, m, best[m][1])) for m in names]).astype(np.float64)
-        v = taskonomy_vector(losses)
-        r_tk[srcs, j] = gain_to_unit(v[:-1], v[-1])
-        r_gain[srcs, j] = gain_to_unit(acc[srcs, j], scratch[j])
+        v = ahp_affinity(losses)
+        r_tk[srcs, j] = normalized_gain(v[:-1], v[-1])
+        r_gain[srcs, j] = normalized_gain(acc[srcs, j], scratch[j])
     return r_tk, r_gain, acc, scratch
 
 
@@ -114,7 +97,7 @@ def representations() -> dict:
 def spearman_on(R, S, mask) -> float:
     from tasklens.task2box import spearman
 
-    return float(spearman(R, S, mask))
+    return float(spearman(np.nan_to_num(R), S, mask))  # the diagonal (NaN) is in no mask
 
 
 def _std(X):
@@ -127,8 +110,8 @@ class MLPRegressor:
     (standardised), sigmoid output, mean squared error to the graded affinity, full-batch Adam; early stopping on
     the val pairs' Spearman (checked every 10 epochs, best state kept), weight decay chosen on the val pairs."""
 
-    def __init__(self, seed: int, hidden=(256, 256, 256), epochs: int = 1500, lr: float = 1e-3,
-                 weight_decays=(0.0, 1e-3, 1e-1), dropout: float = 0.0):
+    def __init__(self, seed: int, hidden=(256, 256, 256), epochs: int = 800, lr: float = 1e-3,
+                 weight_decays=(0.0, 1e-2, 1e-1), dropout: float = 0.0):
         self.seed, self.hidden, self.epochs, self.lr, self.wds, self.dropout = seed, hidden, epochs, lr, weight_decays, dropout
 
     def _net(self, d):
@@ -245,9 +228,10 @@ class Task2BoxFixed:
     """:class:`tasklens.task2box.Task2Box` through its public API for graded relations: ``pos_weight=1`` (every
     training pair weighs the same in the squared error L_E; its class balancing assumes 0/1 relations),
     ``val_mask=None`` (its early stopping maximises F1 of 0/1 relations), and box dimension and epoch budget
-    chosen by Spearman on the val pairs."""
+    chosen by Spearman on the val pairs (one run per box dimension with ``max(epochs)`` epochs; the containment
+    scores are read through ``fit(callback=...)`` at each budget of ``epochs``)."""
 
-    def __init__(self, seed: int, box_dims=(2, 5), epochs=(200, 600, 1500)):
+    def __init__(self, seed: int, box_dims=(2, 5), epochs=(100, 250, 500, 1000)):
         self.seed, self.box_dims, self.epochs = seed, box_dims, epochs
 
     def fit(self, X, R, tr, va):
@@ -255,11 +239,17 @@ class Task2BoxFixed:
 
         best = (-np.inf, None)
         Rz = np.nan_to_num(R)
+        Xf = np.asarray(X, np.float64)
         for k in self.box_dims:
-            for ep in self.epochs:
-                m = Task2Box(box_dim=k, seed=self.seed, epochs=ep, pos_weight=1.0, progress=False)
-                m.fit(np.asarray(X, np.float64), Rz, tr, None)
-                S = m.containment(np.asarray(X, np.float64))
+            m = Task2Box(box_dim=k, seed=self.seed, epochs=max(self.epochs), pos_weight=1.0, progress=False)
+            snaps = {}
+
+            def snap(epoch, history, m=m, snaps=snaps):
+                if epoch in self.epochs:
+                    snaps[epoch] = m.containment(Xf)
+
+            m.fit(Xf, Rz, tr, None, callback=snap)
+            for ep, S in snaps.items():
                 rho = spearman_on(R, S, va)
                 if np.isfinite(rho) and rho > best[0]:
                     best = (rho, S, dict(box_dim=k, epochs=ep))
