@@ -366,7 +366,7 @@ def main(argv=None) -> None:
                 cells.append("n/a" if v is None else f"{np.nanmean(v):+.3f} ± {np.nanstd(v):.3f}")
             print(f"| {mn} | " + " | ".join(cells) + " |")
         print()
-    with open(os.path.join(OUT, "results.json"), "w") as fh:
+    with open(os.path.join(OUT, f"results_{'_'.join(args.affinity)}_{'_'.join(args.reps)}.json"), "w") as fh:
         json.dump({"|".join(k): v for k, v in results.items()}, fh, indent=1)
 
 
