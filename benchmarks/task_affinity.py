@@ -308,14 +308,40 @@ def masks(protocol: str, seed: int, n: int):
     return tr, va, novel_mask(n, existing, novel)
 
 
+def plot_affinity(r_tk, r_gain, acc, scratch) -> str:
+    """Heat maps of both affinity matrices -> benchmarks/figures/zoo_affinity.png."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["font.family"] = "DejaVu Sans"
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.4))
+    for ax, (name, R) in zip(axes, (("taskonomy (AHP, gain over scratch)", r_tk), ("gain (accuracy)", r_gain))):
+        im = ax.imshow(np.ma.masked_invalid(R), vmin=0, vmax=1, cmap="viridis")
+        ax.set_xticks(range(len(TASKS)), TASKS, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(TASKS)), TASKS, fontsize=8)
+        ax.set_xlabel("target")
+        ax.set_ylabel("source (cnn pre-trained on it)")
+        ax.set_title(f"affinity: {name}", fontsize=10)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures", "zoo_affinity.png")
+    fig.savefig(path, dpi=90)
+    return path
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--affinity", nargs="*", default=["taskonomy", "gain"])
     p.add_argument("--reps", nargs="*", default=["task2vec", "meanvar"])
+    p.add_argument("--figure", action="store_true", help="only draw benchmarks/figures/zoo_affinity.png")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     r_tk, r_gain, acc, scratch = affinity_matrices()
+    print(f"figure: {os.path.relpath(plot_affinity(r_tk, r_gain, acc, scratch))}\n")
+    if args.figure:
+        return
     n = len(TASKS)
     print("**Fine-tuned test accuracy of cnn@source (rows) on target (columns); last row scratch**\n")
     short = [t.replace("-", "") for t in TASKS]
