@@ -170,6 +170,21 @@ def cmd_report(args) -> None:
             vals = [tab[e][t] for t in targets]
             print(f"| {e} | " + " | ".join(_fmt(v) for v in vals) + f" | **{_fmt(float(np.nanmean(vals)))}** |")
         print()
+    # model selection: relative top-1 accuracy (tasklens.metrics.relative_top_k_accuracy)
+    from tasklens.metrics import relative_top_k_accuracy
+
+    print("**Relative top-1 accuracy** (fine-tuned accuracy of the model each estimator ranks first / best "
+          "fine-tuned accuracy)\n")
+    print("| estimator | " + " | ".join(targets) + " | mean |")
+    print("|---" * (len(targets) + 2) + "|")
+    for e in ESTIMATORS:
+        vals = []
+        for t in targets:
+            models = candidates(t)
+            vals.append(float(relative_top_k_accuracy([est[t][m][e] for m in models],
+                                                      [gt[t][m][0] for m in models], k=1)))
+        print(f"| {e} | " + " | ".join(f"{v:.3f}" for v in vals) + f" | **{np.mean(vals):.3f}** |")
+    print()
     # timings
     print("**Estimator time** (ms per (model, target), median over all pairs; N = target train pool, D = feature "
           "width 32-128)\n")
