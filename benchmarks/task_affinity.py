@@ -332,7 +332,8 @@ def plot_affinity(r_tk, r_gain, acc, scratch) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds")
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first_seed .. first_seed + seeds - 1")
     p.add_argument("--affinity", nargs="*", default=["taskonomy", "gain"])
     p.add_argument("--reps", nargs="*", default=["task2vec", "meanvar"])
     p.add_argument("--figure", action="store_true", help="only draw benchmarks/figures/zoo_affinity.png")
@@ -369,7 +370,7 @@ def main(argv=None) -> None:
         for rep in args.reps:
             X = reps[rep]
             for protocol in ("existing", "novel"):
-                for seed in range(args.seeds):
+                for seed in range(args.first_seed, args.first_seed + args.seeds):
                     tr, va, te = masks(protocol, seed, n)
                     for mname, m in methods(seed, protocol).items():
                         t0 = time.perf_counter()
@@ -392,7 +393,8 @@ def main(argv=None) -> None:
                 cells.append("n/a" if v is None else f"{np.nanmean(v):+.3f} ± {np.nanstd(v):.3f}")
             print(f"| {mn} | " + " | ".join(cells) + " |")
         print()
-    with open(os.path.join(OUT, f"results_{'_'.join(args.affinity)}_{'_'.join(args.reps)}.json"), "w") as fh:
+    tag = f"{'_'.join(args.affinity)}_{'_'.join(args.reps)}_seeds{args.first_seed}-{args.first_seed + args.seeds - 1}"
+    with open(os.path.join(OUT, f"results_{tag}.json"), "w") as fh:
         json.dump({"|".join(k): v for k, v in results.items()}, fh, indent=1)
 
 
