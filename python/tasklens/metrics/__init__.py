@@ -4,7 +4,7 @@ higher-order transfer and the pixel-wise H-score (§5.2) of Bao et al. (ICLR 201
 Full-reference image quality for image translation (SSIM, MSE, PSNR; CDLM §4.3) is in :mod:`.image_quality`.
 
 Ranking comparison (Spearman, Kendall tau-b, DCG/NDCG, top-k agreement) and task clustering from
-H-score vectors (with a dendrogram plot) are in :mod:`.ranking` and :mod:`.clustering`.
+H-score vectors (with a dendrogram plot) are in :mod:`.ranking` and :mod:`.clustering`; Taskonomy-style task-affinity normalisation in :mod:`.affinity`.
 """
 
 from .hscore import HScoreAccumulator, hscore, hscore_from_state
@@ -15,6 +15,7 @@ from .clustering import TaskClustering, cluster_tasks, plot_dendrogram
 from .estimators import gbc, logme, sfda, transferability_report, transrate
 from .leep import leep, nce, nleep
 from .image_quality import mse, psnr, ssim
+from .affinity import ahp_affinity, normalized_gain, win_rates
 from .model_ranking import pearson, rank_models, relative_top_k_accuracy, weighted_kendall_tau
 
 __all__ = [
@@ -52,4 +53,7 @@ __all__ = [
     "ssim",
     "mse",
     "psnr",
+    "win_rates",
+    "ahp_affinity",
+    "normalized_gain",
 ]
