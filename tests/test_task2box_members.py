@@ -161,3 +161,22 @@ def test_default_api_with_the_new_options():
     assert list(fit.parameters)[1:5] == ["X", "relations", "train_mask", "val_mask"]
     assert fit.parameters["members"].default is None
     assert fit.parameters["members"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+@pytest.mark.parametrize("name", ["AsymCosine", "AsymEuclidean", "KL", "MLP", "Linear"])
+def test_baselines_ignore_rows_outside_the_masks(name):
+    from tasklens.task2box import BASELINES
+
+    members, R = tree()
+    X, _ = reps(members)
+    X = np.concatenate([X, X ** 2 + 0.1], axis=1)  # [mu, sigma^2]-shaped, variances positive
+    n = len(members)
+    existing, novel = split_novel(n, fraction=0.2, seed=0)
+    tr, va, _ = split_pairs(n, seed=0, datasets=existing)
+    X[existing[0], X.shape[1] // 2:] = 0.0  # a zero variance: KL's floor (a statistic of the rows) matters
+    X2 = X.copy()
+    X2[novel] = X2[novel] * 7.0 + 3.0
+    make = (lambda: BASELINES[name](seed=0, epochs=2, progress=False)) if name in ("MLP", "Linear") else BASELINES[name]
+    a, b = make().fit(X, R, tr, va), make().fit(X2, R, tr, va)
+    e = np.ix_(existing, existing)
+    assert np.array_equal(a.score(X)[e], b.score(X2)[e])
