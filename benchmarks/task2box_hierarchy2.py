@@ -141,9 +141,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--dims", type=int, nargs="+", default=[5])
     ap.add_argument("--reps", nargs="+", default=["mu", "musigma"], choices=["mu", "musigma"])
-    ap.add_argument("--methods", nargs="+", default=["Task2Box"] + BASELINE_ORDER)
+    ap.add_argument("--methods", nargs="+", default=["Task2Box"] + BASELINE_ORDER,
+                    help="Task2Box, Task2Box+members (fit with members=: the item embeddings of each dataset) or "
+                         "baselines")
     ap.add_argument("--epochs", type=int, default=300, help="Task2Box epochs (full batch)")
     ap.add_argument("--mlp-epochs", type=int, default=30, help="Linear / MLP epochs (mini-batches of pairs)")
+    ap.add_argument("--task2box", default="{}", help="extra Task2Box keyword arguments as JSON (default: none)")
     ap.add_argument("--standardize", nargs=2, default=["feature", "global"], metavar=("MU", "MUSIGMA"))
     ap.add_argument("--styles", type=int, default=6, help="k-means styles (items) per class")
     ap.add_argument("--pca", type=int, default=64, help="PCA components of the raw-pixel features")
@@ -155,7 +158,7 @@ def main(argv=None) -> int:
     reps = {"mu": base_representations(emb, members), "musigma": base_representations(emb, members, variance=True)}
     print(f"{len(names)} datasets over {emb.shape[0]} items ({args.styles} styles x 20 classes, PCA-{args.pca}), "
           f"{int(R.sum())} containment pairs; levels {np.bincount(levels).tolist()}; seeds {args.seeds}", flush=True)
-    rows = run_table(R, reps, levels, args)
+    rows = run_table(R, reps, levels, args, members=[emb[m] for m in members])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
