@@ -156,7 +156,7 @@ def test_ema_keeps_the_average_and_its_batchnorm_statistics(tmp_path):
 
 def test_default_api_with_the_new_options():
     m = Task2Box()
-    assert (m.holdout, m.mixtures, m.member_subsets) == (0.0, 0.0, 0.5)
+    assert (m.holdout, m.mixtures, m.member_subsets, m.ema) == (0.0, 0.0, 0.5, 0.95)
     fit = inspect.signature(Task2Box.fit)
     assert list(fit.parameters)[1:5] == ["X", "relations", "train_mask", "val_mask"]
     assert fit.parameters["members"].default is None
