@@ -60,7 +60,8 @@ def main(argv=None) -> int:
             tr, va, te = split_pairs(n, seed=seed, datasets=existing)
             t = time.perf_counter()
             model = Task2Box(**{"box_dim": args.box_dim, "seed": seed, "epochs": args.epochs, "progress": False,
-                                "standardize": "feature" if args.rep == "mu" else "global", **kw}).fit(X, R, tr, va, **fit_kw)
+                                "standardize": "feature" if args.rep == "mu" else "global", **kw})
+            model.fit(X, R, tr, va, **fit_kw)
             secs = time.perf_counter() - t
             res = evaluate(R, model.containment(X), va, te, novel_mask(n, existing, novel))
             rows.append((res["existing"], res["novel"], res["val"], secs))

@@ -225,7 +225,8 @@ class Task2Box:
         the network's output, side lengths = softplus(network output + a linear function of
         ``||e - e_o|| / sqrt(d)``, the distance of the standardised representation to the mean, e_o).
         Default True: chosen on the selection split of ``benchmarks/task2box_selection.py`` (taxonomy, 3
-        seeds: existing F1 0.494 -> 0.539, novel 0.277 -> 0.286); ``False`` is the earlier network.
+        seeds: existing F1 0.494 -> 0.539, novel 0.277 -> 0.286, measured while the input statistics still
+        included rows outside the masks); ``False`` is the earlier network.
         ``holdout`` and ``mixtures`` stay off by default: neither beat it there (``benchmarks/RESULTS.md``).
     ema : decay of an exponential moving average of the weights, updated after every epoch (Polyak
         averaging); the averaged network (its BatchNorm statistics recomputed on the training rows) is the one
