@@ -191,7 +191,9 @@ class Task2Box:
     ----------
     box_dim : k, the box dimension. seed : integer seed (weights, mini-batches).
     hidden : sizes of the three hidden layers.
-    epochs, lr, weight_decay : Adam budget (``weight_decay`` is Adam's L2 term on every parameter; on the
+    epochs, lr, weight_decay : Adam budget (``weight_decay`` default 3e-3, 1e-2 before issue 14's second pass:
+        chosen on the selection split with ``ema=0.95``, taxonomy, 5-D, [mu], 5 seeds: existing F1 0.490 ->
+        0.500, novel 0.234 -> 0.261; ``weight_decay`` is Adam's L2 term on every parameter; on the
         layers in front of BatchNorm, whose output ignores their scale, it shrinks the weights and so raises
         their effective step size until a step overshoots: the small loss bumps that remain, at most x1.5
         from one epoch to the next in ``tasklens demo``; exempting those layers removed them but lowered the
@@ -255,7 +257,7 @@ class Task2Box:
     """
 
     def __init__(self, box_dim: int = 2, seed: int = 0, *, hidden=(128, 128, 128), epochs: int = 1000,
-                 lr: float = 1e-3, weight_decay: float = 1e-2, batch_size: int | None = None,
+                 lr: float = 1e-3, weight_decay: float = 3e-3, batch_size: int | None = None,
                  lam: float = 0.1, alpha: float = 0.1, beta: float = 0.01, pos_weight="sqrt",
                  size_weight: float = 0.0, volume_temperature: float = 0.1,
                  intersection_temperature: float = 1e-4, mode: str = "gumbel", eval_every: int = 10,
