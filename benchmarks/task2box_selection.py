@@ -44,7 +44,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rep", default="mu", choices=["mu", "musigma"])
     ap.add_argument("--box-dim", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=300)
-    ap.add_argument("--configs", nargs="+", default=["{}"], help="Task2Box keyword arguments as JSON")
+    ap.add_argument("--configs", nargs="+", default=["{}"],
+                    help='Task2Box keyword arguments as JSON; "members": true fits with members= (species embeddings)')
     args = ap.parse_args(argv)
     table, emb = load_taxonomy(args.data)
     taxa = relations_from_taxonomy(table)
@@ -52,13 +53,15 @@ def main(argv=None) -> int:
     X = base_representations(emb, taxa.members, variance=args.rep == "musigma")
     for cfg in args.configs:
         kw = json.loads(cfg)
+        fit_kw = {"members": [emb[m] for m in taxa.members]} if kw.pop("members", False) else {}
         rows = []
         for seed in args.seeds:
             existing, novel = selection_split(n, taxa.levels, seed)
             tr, va, te = split_pairs(n, seed=seed, datasets=existing)
             t = time.perf_counter()
             model = Task2Box(**{"box_dim": args.box_dim, "seed": seed, "epochs": args.epochs, "progress": False,
-                                "standardize": "feature" if args.rep == "mu" else "global", **kw}).fit(X, R, tr, va)
+                                "standardize": "feature" if args.rep == "mu" else "global", **kw})
+            model.fit(X, R, tr, va, **fit_kw)
             secs = time.perf_counter() - t
             res = evaluate(R, model.containment(X), va, te, novel_mask(n, existing, novel))
             rows.append((res["existing"], res["novel"], res["val"], secs))

@@ -43,15 +43,86 @@ def evaluate(R, S, va, te, nm):
             "val": best[0]["val_f1"]}
 
 
+def run_table(R, reps, levels, args, plot=None, members=None):
+    """Every method on every seed and representation (the Table 1 protocol); one result dict per run.
+
+    ``args`` holds ``seeds, dims, reps, methods, epochs, mlp_epochs, standardize`` (and optionally ``task2box``,
+    extra Task2Box keyword arguments as JSON); ``plot(model, X)`` is called for Task2Box 2-D on the first seed
+    and representation. Method ``"Task2Box+members"``: Task2Box fitted with ``members=members`` (per-dataset
+    member embeddings, member-subset augmentation).
+    """
+    n = R.shape[0]
+    rows = []
+    for seed in args.seeds:
+        existing, novel = split_novel(n, fraction=0.1, seed=seed, stratify=levels)
+        tr, va, te = split_pairs(n, seed=seed, datasets=existing)
+        nm = novel_mask(n, existing, novel)
+        for rep in args.reps:
+            X = reps[rep]
+            for method in args.methods:
+                if method == "Task2Box":
+                    variants = [(f"Task2Box ({k}-D)", k) for k in args.dims]
+                elif method == "Task2Box+members":
+                    variants = [(f"Task2Box ({k}-D) + members", k) for k in args.dims]
+                else:
+                    variants = [(method, None)]
+                for name, k in variants:
+                    if method == "KL" and rep == "mu":
+                        continue  # [mu] is not a distribution (paper Table 1 "-")
+                    t = time.perf_counter()
+                    if k is not None:
+                        std = args.standardize[0 if rep == "mu" else 1]
+                        kw = {} if method == "Task2Box" else {"members": members}
+                        model = Task2Box(box_dim=k, seed=seed, epochs=args.epochs, standardize=std, progress=False,
+                                         **json.loads(getattr(args, "task2box", "{}"))).fit(X, R, tr, va, **kw)
+                        S = model.containment(X)
+                        if k == 2 and seed == args.seeds[0] and rep == args.reps[0] and plot is not None:
+                            plot(model, X)
+                    else:
+                        cls = BASELINES[method]
+                        if method in ("MLP", "Linear"):
+                            m = cls(seed=seed, epochs=args.mlp_epochs, eval_every=1, patience=5, progress=False)
+                        elif method == "Random":
+                            m = cls(seed=seed)
+                        else:
+                            m = cls()
+                        S = m.fit(X, R, tr, va).score(X)
+                    secs = time.perf_counter() - t
+                    res = evaluate(R, S, va, te, nm)
+                    res.update(method=name, rep=rep, seed=seed, seconds=secs)
+                    rows.append(res)
+                    print(f"seed {seed} {rep:<8} {name:<16} existing {res['existing']:.3f}  novel {res['novel']:.3f}"
+                          f"  (val {res['val']:.3f}, antisym {res['antisymmetric']}, {secs:.1f} s)", flush=True)
+    return rows
+
+
+def print_table(rows, seeds):
+    """The markdown table: F1 (%) mean ± std (population) over seeds, and the mean training seconds."""
+    print("\n| method | existing [mu] | existing [mu, s2] | novel [mu] | novel [mu, s2] | train s |")
+    print("|---|---|---|---|---|---|")
+    names = list(dict.fromkeys(r["method"] for r in rows))
+    for name in names:
+        cells = []
+        for split in ("existing", "novel"):
+            for rep in ("mu", "musigma"):
+                v = [r[split] for r in rows if r["method"] == name and r["rep"] == rep]
+                cells.append(f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f}" if v else "-")
+        secs = np.mean([r["seconds"] for r in rows if r["method"] == name])
+        print(f"| {name} | " + " | ".join(cells) + f" | {secs:.1f} |")
+    print(f"\nF1 in %, mean ± std over seeds {seeds}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "data", "taxonomy"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 3, 5])
     ap.add_argument("--reps", nargs="+", default=["mu", "musigma"], choices=["mu", "musigma"])
-    ap.add_argument("--methods", nargs="+", default=["Task2Box"] + BASELINE_ORDER)
+    ap.add_argument("--methods", nargs="+", default=["Task2Box"] + BASELINE_ORDER,
+                    help="Task2Box, Task2Box+members (fit with members=: species embeddings per taxon) or baselines")
     ap.add_argument("--epochs", type=int, default=300, help="Task2Box epochs (full batch)")
     ap.add_argument("--mlp-epochs", type=int, default=30, help="Linear / MLP epochs (mini-batches of pairs)")
+    ap.add_argument("--task2box", default="{}", help="extra Task2Box keyword arguments as JSON (default: none)")
     ap.add_argument("--standardize", nargs=2, default=["feature", "global"], metavar=("MU", "MUSIGMA"),
                     help="Task2Box input standardisation for [mu] and [mu, s2] (chosen on validation F1 "
                          "of seed 0: per-feature scaling drowns the mean half of [mu, s2] in 384 "
@@ -74,61 +145,20 @@ def main(argv=None) -> int:
     reps = {"mu": base_representations(emb, taxa.members),
             "musigma": base_representations(emb, taxa.members, variance=True)}
     print(f"{n} datasets, {int(R.sum())} containment pairs; seeds {args.seeds}, dims {args.dims}, reps {args.reps}")
-    rows = []
-    for seed in args.seeds:
-        existing, novel = split_novel(n, fraction=0.1, seed=seed, stratify=taxa.levels)
-        tr, va, te = split_pairs(n, seed=seed, datasets=existing)
-        nm = novel_mask(n, existing, novel)
-        for rep in args.reps:
-            X = reps[rep]
-            for method in args.methods:
-                variants = [(f"Task2Box ({k}-D)", k) for k in args.dims] if method == "Task2Box" else [(method, None)]
-                for name, k in variants:
-                    if method == "KL" and rep == "mu":
-                        continue  # [mu] is not a distribution (paper Table 1 "-")
-                    t = time.perf_counter()
-                    if k is not None:
-                        std = args.standardize[0 if rep == "mu" else 1]
-                        model = Task2Box(box_dim=k, seed=seed, epochs=args.epochs, standardize=std,
-                                         progress=False).fit(X, R, tr, va)
-                        S = model.containment(X)
-                        if k == 2 and seed == args.seeds[0] and rep == args.reps[0] and args.map:
-                            lo, hi = model.embed(X)
-                            os.makedirs(os.path.dirname(os.path.abspath(args.map)), exist_ok=True)
-                            plot_boxes(lo, hi, args.map, labels=[s.split(":", 1)[1] for s in taxa.names],
-                                       groups=taxa.group, group_names=[g.split(":", 1)[1] for g in taxa.group_names],
-                                       max_labels=90, dpi=100,
-                                       title=f"Task2Box 2-D: {n} taxa of iNaturalist 2018 + CUB-200 (colour = class)")
-                    else:
-                        cls = BASELINES[method]
-                        if method in ("MLP", "Linear"):
-                            m = cls(seed=seed, epochs=args.mlp_epochs, eval_every=1, patience=5, progress=False)
-                        elif method == "Random":
-                            m = cls(seed=seed)
-                        else:
-                            m = cls()
-                        S = m.fit(X, R, tr, va).score(X)
-                    secs = time.perf_counter() - t
-                    res = evaluate(R, S, va, te, nm)
-                    res.update(method=name, rep=rep, seed=seed, seconds=secs)
-                    rows.append(res)
-                    print(f"seed {seed} {rep:<8} {name:<16} existing {res['existing']:.3f}  novel {res['novel']:.3f}"
-                          f"  (val {res['val']:.3f}, antisym {res['antisymmetric']}, {secs:.1f} s)", flush=True)
+    plot = None
+    if args.map:
+        def plot(model, X):
+            lo, hi = model.embed(X)
+            os.makedirs(os.path.dirname(os.path.abspath(args.map)), exist_ok=True)
+            plot_boxes(lo, hi, args.map, labels=[s.split(":", 1)[1] for s in taxa.names],
+                       groups=taxa.group, group_names=[g.split(":", 1)[1] for g in taxa.group_names],
+                       max_labels=90, dpi=100,
+                       title=f"Task2Box 2-D: {n} taxa of iNaturalist 2018 + CUB-200 (colour = class)")
+    rows = run_table(R, reps, taxa.levels, args, plot=plot, members=[emb[m] for m in taxa.members])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
-    print("\n| method | existing [mu] | existing [mu, s2] | novel [mu] | novel [mu, s2] | train s |")
-    print("|---|---|---|---|---|---|")
-    names = list(dict.fromkeys(r["method"] for r in rows))
-    for name in names:
-        cells = []
-        for split in ("existing", "novel"):
-            for rep in ("mu", "musigma"):
-                v = [r[split] for r in rows if r["method"] == name and r["rep"] == rep]
-                cells.append(f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f}" if v else "-")
-        secs = np.mean([r["seconds"] for r in rows if r["method"] == name])
-        print(f"| {name} | " + " | ".join(cells) + f" | {secs:.1f} |")
-    print(f"\nF1 in %, mean ± std over seeds {args.seeds}")
+    print_table(rows, args.seeds)
     return 0
 
 

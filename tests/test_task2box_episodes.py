@@ -214,7 +214,8 @@ def test_option_errors_name_the_argument():
 
 def test_default_api_unchanged():
     sig = inspect.signature(Task2Box.__init__)
-    old = dict(box_dim=2, seed=0, hidden=(128, 128, 128), epochs=1000, lr=1e-3, weight_decay=1e-2, batch_size=None,
+    # weight_decay: 1e-2 before issue 14's second pass, 3e-3 since (chosen on the selection split, RESULTS.md)
+    old = dict(box_dim=2, seed=0, hidden=(128, 128, 128), epochs=1000, lr=1e-3, weight_decay=3e-3, batch_size=None,
                lam=0.1, alpha=0.1, beta=0.01, pos_weight="sqrt", size_weight=0.0, volume_temperature=0.1,
                intersection_temperature=1e-4, mode="gumbel", eval_every=10, patience=20, lr_decay=1.0,
                min_size=1e-3, dropout=0.0, input_noise=0.0, standardize="feature", progress=None, device="cpu",

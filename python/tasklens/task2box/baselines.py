@@ -12,8 +12,10 @@ Thresholds are chosen by :func:`tasklens.task2box.evaluate_hierarchy` on validat
   ``e_j`` separately (``W [e_i, e_j] = W_a e_i + W_b e_j``), so pair features are never materialised.
 - :class:`KLDivergence`: ``-KL(N_i || N_j)`` between diagonal Gaussians from ``[mu, sigma^2]`` rows.
 - :class:`AsymmetricCosine`, :class:`AsymmetricEuclidean`: ``-(d(e_i, e_j) - alpha d(e_i, e_o))``
-  (Eq. 7) with the trivial embedding ``e_o`` = mean of the training representations and ``alpha``
-  chosen on the training pairs.
+  (Eq. 7) with the trivial embedding ``e_o`` = mean of the representations of the datasets in
+  ``train_mask | val_mask`` and ``alpha`` chosen on the training pairs.
+
+Rows of ``X`` outside ``train_mask | val_mask`` (e.g. novel datasets) influence no fitted statistic.
 - :class:`RandomBaseline`: uniform random scores.
 """
 
@@ -25,7 +27,7 @@ from .._dispatch import backend_of, to_host
 from .._validation import check_array, check_int, check_positive, describe
 from .._validation import check_devices
 from .evaluate import validation_f1
-from .model import check_training_options, class_weights, prepare_fit
+from .model import check_training_options, class_weights, prepare_fit, seen_datasets
 from .train import run_training, torch_threads
 
 __all__ = ["LinearBaseline", "MLPBaseline", "KLDivergence", "AsymmetricCosine", "AsymmetricEuclidean",
@@ -129,9 +131,10 @@ class _PairClassifier(_ScoreBase):
         torch.manual_seed(c["seed"])
         self.in_dim_ = X.shape[1]
         net = _build_pairnet(X.shape[1], c["hidden"])
+        Xs = X[seen_datasets(tr, va)]  # statistics of the datasets in the masks only (no novel dataset)
         with torch.no_grad():
-            net.x_mean.copy_(torch.as_tensor(X.mean(0)))
-            net.x_scale.copy_(torch.as_tensor(X.std(0) + 1e-8 * max(X.std(), 1e-30)))
+            net.x_mean.copy_(torch.as_tensor(Xs.mean(0)))
+            net.x_scale.copy_(torch.as_tensor(Xs.std(0) + 1e-8 * max(Xs.std(), 1e-30)))
         Xt = torch.as_tensor(X, dtype=torch.float32)
         ii, jj = (torch.as_tensor(a) for a in np.nonzero(tr))
         y = torch.as_tensor(R[tr] > 0.5, dtype=torch.float32)
@@ -217,6 +220,11 @@ class KLDivergence(_ScoreBase):
         d = X.shape[1] // 2
         self._check_variances(X, "X")
         self.in_dim_ = X.shape[1]
+        if train_mask is not None:  # the variance scale of the datasets in the masks only
+            from .evaluate import _mask
+
+            X = X[seen_datasets(_mask(train_mask, X.shape[0], "train_mask"),
+                                None if val_mask is None else _mask(val_mask, X.shape[0], "val_mask"))]
         scale = float(np.mean(X[:, d:]))
         if scale <= 0:
             scale = float(np.mean(np.var(X[:, :d], axis=0)))
@@ -248,9 +256,9 @@ class _Asymmetric(_ScoreBase):
 
     def fit(self, X, relations, train_mask, val_mask=None):
         """Choose ``alpha`` maximising F1 on the training pairs (threshold tuned there too)."""
-        X, R, tr, _ = prepare_fit(X, relations, train_mask, val_mask)
+        X, R, tr, va = prepare_fit(X, relations, train_mask, val_mask)
         self.in_dim_ = X.shape[1]
-        self.e0_ = X.mean(0, keepdims=True)
+        self.e0_ = X[seen_datasets(tr, va)].mean(0, keepdims=True)  # mean of the datasets in the masks
         D = self._dist(X, X)
         d0 = self._dist(X, self.e0_)[:, 0]
         best = (-1.0, 0.0)
