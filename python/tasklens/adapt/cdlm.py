@@ -198,4 +198,13 @@ class CDLM(Estimator):
                     step += 1
                     bar.update(1)
                 self._log_epoch(epoch, t0, sums, steps_per_epoch)
-        return self._finish(bar)
+
+            def forward_batch():
+                i = src.next()
+                xs = xs_all[i].to(dev)
+                _, _, h = self.encoder(torch.cat([xs, xt_all[tgt.next()].to(dev)]))
+                eps = torch.randn((bs, cfg["latent"]), generator=gen).to(dev)
+                self._classify(torch.cat([xs, self.decoder(generation_code(h[:bs], eps, cfg["gamma1"],
+                                                                             cfg["gamma2"]))]))
+
+            return self._finish(bar, forward_batch, min(total, self.calibration_batches))

@@ -103,7 +103,14 @@ class _Supervised(Estimator):
                     step += 1
                     bar.update(1)
                 self._log_epoch(epoch, t0, sums, steps_per_epoch)
-        return self._finish(bar)
+
+            def forward_batch():
+                xb = x[src.next()].to(dev)
+                if self._adversarial:
+                    xb = torch.cat([xb, target[tgt.next()].to(dev)])
+                self.features(xb)
+
+            return self._finish(bar, forward_batch, min(total, self.calibration_batches))
 
 
 class DANN(_Supervised):

@@ -52,6 +52,8 @@ def _out_size(n: int) -> int:
 class Trunk(nn.Module):
     """Three strided convolutions (UNIT digit encoder); output h' flattened, ``self.out_dim`` wide."""
 
+    centre = True
+
     def __init__(self, channels: int, size: int, width: int):
         super().__init__()
         self.net = nn.Sequential(
@@ -62,7 +64,10 @@ class Trunk(nn.Module):
         self.out_dim = 4 * width * _out_size(size) ** 2
 
     def forward(self, x):
-        return self.net(x)
+        # pixels in [0, 1] are centred to [-1, 1] (the input normalisation of the usual DANN / UNIT digit
+        # networks): with He-initialised convolutions and no centring, every first-layer unit starts with a
+        # large positive bias that differs between a dark and a bright domain.
+        return self.net(x * 2.0 - 1.0) if self.centre else self.net(x)
 
 
 class Decoder(nn.Module):
