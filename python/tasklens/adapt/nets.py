@@ -1,7 +1,8 @@
 """Networks shared by the adaptation models: a UNIT-style convolutional trunk, the decoder, heads and the
 gradient reversal layer of Ganin et al. (JMLR 2016, Sect. 5).
 
-The trunk follows the digit networks of UNIT (Liu et al., NeurIPS 2017): three strided convolutions
+The trunk first centres pixels from [0, 1] to [-1, 1], then follows the digit networks of UNIT (Liu et al.,
+NeurIPS 2017): three strided convolutions
 (width w, 2w, 4w; kernels 5, 5, 3; stride 2; LeakyReLU 0.2; batch normalisation after the second and
 third; He-initialised), so a 28x28 image becomes 4w x 4 x 4 and a
 32x32 image 4w x 4 x 4 too. Its flattened output is h' of CDLM's Sect. 3.3. The decoder mirrors it from a
