@@ -42,7 +42,10 @@ labels), since it has to classify generated images at test time. Eq. 12 has no s
 learns on detached images;
 with the default ``joint_classifier=True`` the classifier's loss on x~_s also reaches theta and phi, which
 is what lets h carry the class (the paper's text does not say how its encoder becomes class-discriminative).
-``transform`` returns h; ``translate`` returns x~_ts.
+``transform`` returns h; ``translate`` returns x~_ts. At the end of ``fit`` the BatchNorm statistics of
+encoder and classifier are recomputed with frozen weights over training batches of the same kind as the
+training steps ([x_s; x_t] for E_phi, [x_s; x~_s] for C), see ``Estimator._finish``: with the moving
+averages of training the chain E -> D -> C classified even the source images at chance.
 """
 
 from __future__ import annotations
