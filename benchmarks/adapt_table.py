@@ -39,6 +39,8 @@ def raw_features(x):
 
 
 def fmt(vals):
+    if vals is None:
+        return "-"
     vals = np.asarray(vals, float)
     return f"{vals.mean():.3f} ± {vals.std():.3f}" if len(vals) > 1 else f"{vals[0]:.3f}"
 
@@ -47,6 +49,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     ap.add_argument("--epochs", type=int, default=10, help="epochs for every method (default: 10)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="SGD steps per run instead of --epochs: each task gets ceil(steps / steps per epoch) "
+                         "epochs of its labelled set, so every task and method sees about the same number of "
+                         "batches of 64 and the DANN schedules span the whole run (default: use --epochs)")
+    ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS,
+                    help="methods of the table (default: all four)")
+    ap.add_argument("--no-table", action="store_true", help="skip the Table 1 runs (e.g. ablation only)")
     ap.add_argument("--subsample", type=int, default=None, help="training images per domain (default: all)")
     ap.add_argument("--width", type=int, default=64, help="trunk width for every method (default: 64)")
     ap.add_argument("--tasks", type=int, nargs="+", default=[0, 1, 2, 3],
@@ -65,8 +74,15 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
 
     rows, table, adist = [], [], []
-    kw = dict(epochs=args.epochs, width=args.width, device="auto")
-    for ti in args.tasks:
+    base = dict(width=args.width, device="auto")
+
+    def budget(data, method="cdlm"):
+        if args.steps is None:
+            return dict(base, epochs=args.epochs)
+        n = len(data["target" if method == "target" else "source"][0])
+        return dict(base, epochs=max(1, -(-args.steps // -(-n // 64))))
+
+    for ti in ([] if args.no_table else args.tasks):
         pair, rev = TASKS[ti]
         t0 = time.perf_counter()
         data = load_pair(pair, rev, args.subsample)
@@ -74,16 +90,17 @@ def main(argv=None):
         print(f"[{src} -> {tgt}] data {time.perf_counter() - t0:.1f} s, n_source {len(data['source'][0])}, "
               f"n_target {len(data['target'][0])}", flush=True)
         acc, spe = {}, {}
-        for method in METHODS:
+        for method in args.methods:
             for seed in args.seeds:
                 row, model = run_adapt(method, pair, out=None, reverse=rev, seed=seed, data=data,
-                                       return_model=True, **kw)
+                                       return_model=True, **budget(data, method))
                 row["variant"] = "default"
                 rows.append(row)
                 acc.setdefault(method, []).append(row["target_accuracy"])
                 spe.setdefault(method, []).append(row["seconds_per_epoch"])
                 print(f"  {method:6s} seed {seed}: target {row['target_accuracy']:.4f} source "
                       f"{row['source_accuracy']:.4f} {row['seconds_per_epoch']:.1f} s/epoch "
+                      f"{row['epochs']} epochs {row['seconds']:.0f} s "
                       f"A-dist {row['a_distance']:.3f}", flush=True)
                 if method == "cdlm" and seed == args.seeds[0]:
                     save_translation_grid(model, data["target_test"][0],
@@ -93,7 +110,7 @@ def main(argv=None):
         first = {r["method"]: r["a_distance"] for r in rows
                  if r["source"] == src and r["target"] == tgt and r["seed"] == args.seeds[0]}
         adist.append((f"{src} -> {tgt}", a_distance(raw_features(xs), raw_features(xt), seed=0),
-                      first["dann"], first["cdlm"]))
+                      first.get("dann", float("nan")), first.get("cdlm", float("nan"))))
 
     abl = []
     if not args.no_ablation:
@@ -102,19 +119,20 @@ def main(argv=None):
         for name, b1, b2 in ABLATION:
             accs = []
             for seed in args.seeds:
-                row = run_adapt("cdlm", pair, out=None, reverse=rev, seed=seed, data=data, beta1=b1, beta2=b2, **kw)
+                row = run_adapt("cdlm", pair, out=None, reverse=rev, seed=seed, data=data, beta1=b1, beta2=b2,
+                                **budget(data))
                 row["variant"] = name
                 rows.append(row)
                 accs.append(row["target_accuracy"])
             abl.append((name, accs))
-            print(f"  ablation {name}: {fmt(accs)}", flush=True)
+            print(f"  ablation {name}: {fmt(accs)} ({row['epochs']} epochs, {row['seconds']:.0f} s)", flush=True)
 
     print("\n| task | source-only | DANN | CDLM | target-only | s/epoch (SO / DANN / CDLM / TO) |")
     print("|---|---|---|---|---|---|")
     for task, acc, spe in table:
-        s = " / ".join(f"{np.mean(spe[m]):.1f}" for m in METHODS)
-        print(f"| {task} | {fmt(acc['source'])} | {fmt(acc['dann'])} | {fmt(acc['cdlm'])} | "
-              f"{fmt(acc['target'])} | {s} |")
+        s = " / ".join(f"{np.mean(spe[m]):.1f}" if m in spe else "-" for m in METHODS)
+        print(f"| {task} | {fmt(acc.get('source'))} | {fmt(acc.get('dann'))} | {fmt(acc.get('cdlm'))} | "
+              f"{fmt(acc.get('target'))} | {s} |")
     print("\n| task | A-distance raw pixels | DANN features | CDLM features (h) |")
     print("|---|---|---|---|")
     for task, raw, d, c in adist:
@@ -124,7 +142,7 @@ def main(argv=None):
         print("|---|---|")
         for name, accs in abl:
             print(f"| {name} | {fmt(accs)} |")
-    if args.rows:
+    if args.rows and rows:
         with open(args.rows, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
             w.writeheader()

@@ -180,6 +180,77 @@ def test_training_learns_the_source_task():
         assert m.score(xs, ys) > 0.8, cls.__name__  # chance is about 0.5
 
 
+def lines(n, seed, shifted=False, size=8):
+    """A clearly shifted toy pair: three classes of 2-pixel lines on 8x8 images (horizontal, vertical,
+    diagonal; random position). Source: white lines on black, grayscale. Target ("shifted"): RGB, the lines
+    at 0.4 contrast on a random coloured background (0.3-0.6 per channel) with uniform pixel noise (+-0.15),
+    so a classifier trained on the source loses a large part of its accuracy (measured: 1.0 on the source,
+    0.52-0.73 on this target over seeds)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = np.zeros((n, 1, size, size), np.float32)
+    for i in range(n):
+        k = rng.integers(1, size - 2)
+        if y[i] == 0:
+            x[i, 0, k:k + 2, 1:-1] = 1
+        elif y[i] == 1:
+            x[i, 0, 1:-1, k:k + 2] = 1
+        else:
+            o = rng.integers(-2, 3)
+            for r in range(size):
+                x[i, 0, r, max(0, r + o):max(0, r + o + 2)] = 1
+    if shifted:
+        bg = rng.uniform(0.3, 0.6, (n, 3, 1, 1))
+        noise = rng.uniform(-0.15, 0.15, (n, 3, size, size))
+        x = np.clip(0.4 * x + bg + noise, 0, 1).astype(np.float32)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def shifted_pair():
+    xs, ys = lines(512, seed=0)
+    xt, _ = lines(512, seed=1, shifted=True)
+    xte, yte = lines(400, seed=2, shifted=True)
+    source_only = SourceOnly(seed=0, **TOY).fit(xs, ys, xt)
+    return xs, ys, xt, xte, yte, source_only.score(xte, yte), source_only.score(xs, ys)
+
+
+TOY = dict(epochs=30, batch_size=32, width=8, latent=16, device="cpu", progress=False)
+
+
+def test_toy_pair_is_clearly_shifted(shifted_pair):
+    *_, so_target, so_source = shifted_pair
+    assert so_source > 0.95 and so_target < so_source - 0.2
+
+
+def test_dann_beats_source_only_on_the_shifted_toy_pair(shifted_pair):
+    xs, ys, xt, xte, yte, so_target, _ = shifted_pair
+    dann = DANN(seed=0, **TOY).fit(xs, ys, xt)
+    assert dann.score(xte, yte) > so_target + 0.05
+
+
+@pytest.fixture(scope="module")
+def toy_cdlm(shifted_pair):
+    xs, ys, xt, *_ = shifted_pair
+    return CDLM(seed=0, **dict(TOY, epochs=15)).fit(xs, ys, xt)
+
+
+def test_cdlm_test_mode_classifies_its_source_images(shifted_pair, toy_cdlm):
+    # the test mode (encode, translate x~ = D(gamma1 h), classify) must work on the source itself: with the
+    # moving-average BatchNorm statistics of training it gave 0.33 here (chance) before the population
+    # statistics recomputed in Estimator._finish (0.95 after)
+    xs, ys, *_ = shifted_pair
+    assert toy_cdlm.score(xs, ys) > 0.9
+
+
+@pytest.mark.xfail(strict=True, reason="measured: CDLM 0.45 (15 epochs) / 0.55 (30 epochs) vs source-only 0.73 "
+                   "on this pair at seed 0; the adversarial alignment of h does not keep the classes aligned "
+                   "at this budget; see benchmarks/RESULTS.md, domain adaptation")
+def test_cdlm_beats_source_only_on_the_shifted_toy_pair(shifted_pair, toy_cdlm):
+    *_, xte, yte, so_target, _ = shifted_pair
+    assert toy_cdlm.score(xte, yte) > so_target + 0.05
+
+
 # -- bad input ------------------------------------------------------------------------------------------
 def test_bad_input_names_the_argument():
     xs, ys = bars(8)

@@ -42,7 +42,10 @@ labels), since it has to classify generated images at test time. Eq. 12 has no s
 learns on detached images;
 with the default ``joint_classifier=True`` the classifier's loss on x~_s also reaches theta and phi, which
 is what lets h carry the class (the paper's text does not say how its encoder becomes class-discriminative).
-``transform`` returns h; ``translate`` returns x~_ts.
+``transform`` returns h; ``translate`` returns x~_ts. At the end of ``fit`` the BatchNorm statistics of
+encoder and classifier are recomputed with frozen weights over training batches of the same kind as the
+training steps ([x_s; x_t] for E_phi, [x_s; x~_s] for C), see ``Estimator._finish``: with the moving
+averages of training the chain E -> D -> C classified even the source images at chance.
 """
 
 from __future__ import annotations
@@ -198,4 +201,13 @@ class CDLM(Estimator):
                     step += 1
                     bar.update(1)
                 self._log_epoch(epoch, t0, sums, steps_per_epoch)
-        return self._finish(bar)
+
+            def forward_batch():
+                i = src.next()
+                xs = xs_all[i].to(dev)
+                _, _, h = self.encoder(torch.cat([xs, xt_all[tgt.next()].to(dev)]))
+                eps = torch.randn((bs, cfg["latent"]), generator=gen).to(dev)
+                self._classify(torch.cat([xs, self.decoder(generation_code(h[:bs], eps, cfg["gamma1"],
+                                                                             cfg["gamma2"]))]))
+
+            return self._finish(bar, forward_batch, min(total, self.calibration_batches))

@@ -12,7 +12,9 @@ adaptation factor lambda_p = 2 / (1 + exp(-10 p)) - 1 on the reversal layer. Eac
 labelled source batch and one unlabelled target batch of the same size; the loss is
 CE(G_y(G_f(x_s)), y_s) + (BCE(G_d(R(G_f(x_s))), 1) + BCE(G_d(R(G_f(x_t))), 0)) / 2, the domain term
 being the mean over all 2 x batch domain predictions; the gradient norm is clipped at ``clip`` (5).
-Source-only and target-only use the same steps (and clipping) without the domain term.
+Source-only and target-only use the same steps (and clipping) without the domain term. At the end of
+``fit`` the BatchNorm statistics are recomputed over training batches ([x_s; x_t] for DANN, labelled
+batches otherwise) with frozen weights (``Estimator._finish``).
 """
 
 from __future__ import annotations
@@ -103,7 +105,14 @@ class _Supervised(Estimator):
                     step += 1
                     bar.update(1)
                 self._log_epoch(epoch, t0, sums, steps_per_epoch)
-        return self._finish(bar)
+
+            def forward_batch():
+                xb = x[src.next()].to(dev)
+                if self._adversarial:
+                    xb = torch.cat([xb, target[tgt.next()].to(dev)])
+                self.features(xb)
+
+            return self._finish(bar, forward_batch, min(total, self.calibration_batches))
 
 
 class DANN(_Supervised):

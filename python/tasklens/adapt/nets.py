@@ -1,7 +1,8 @@
 """Networks shared by the adaptation models: a UNIT-style convolutional trunk, the decoder, heads and the
 gradient reversal layer of Ganin et al. (JMLR 2016, Sect. 5).
 
-The trunk follows the digit networks of UNIT (Liu et al., NeurIPS 2017): three strided convolutions
+The trunk first centres pixels from [0, 1] to [-1, 1], then follows the digit networks of UNIT (Liu et al.,
+NeurIPS 2017): three strided convolutions
 (width w, 2w, 4w; kernels 5, 5, 3; stride 2; LeakyReLU 0.2; batch normalisation after the second and
 third; He-initialised), so a 28x28 image becomes 4w x 4 x 4 and a
 32x32 image 4w x 4 x 4 too. Its flattened output is h' of CDLM's Sect. 3.3. The decoder mirrors it from a
@@ -52,6 +53,8 @@ def _out_size(n: int) -> int:
 class Trunk(nn.Module):
     """Three strided convolutions (UNIT digit encoder); output h' flattened, ``self.out_dim`` wide."""
 
+    centre = True
+
     def __init__(self, channels: int, size: int, width: int):
         super().__init__()
         self.net = nn.Sequential(
@@ -62,7 +65,10 @@ class Trunk(nn.Module):
         self.out_dim = 4 * width * _out_size(size) ** 2
 
     def forward(self, x):
-        return self.net(x)
+        # pixels in [0, 1] are centred to [-1, 1] (the input normalisation of the usual DANN / UNIT digit
+        # networks): with He-initialised convolutions and no centring, every first-layer unit starts with a
+        # large positive bias that differs between a dark and a bright domain.
+        return self.net(x * 2.0 - 1.0) if self.centre else self.net(x)
 
 
 class Decoder(nn.Module):
