@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+
 import numpy as np
 
 from .._dispatch import backend_of
@@ -279,9 +281,9 @@ def psnr(x, y, *, data_range=None, reduction: str = "mean"):
     if is_torch(m):
         import torch
 
-        values = 10.0 * torch.log10(torch.as_tensor(L * L, dtype=torch.float64, device=m.device) / m)
+        values = 20.0 * math.log10(L) - 10.0 * torch.log10(m)
     else:
         with np.errstate(divide="ignore"):
-            values = 10.0 * np.log10(L * L / m)
+            values = 20.0 * np.log10(L) - 10.0 * np.log10(m)
     return _reduce(values, reduction, backend)
 
