@@ -13,12 +13,16 @@ import numpy as np
 from .._dispatch import backend_of, cast, to_host
 from .._validation import check_array, check_choice, check_int, check_positive, check_scalar, describe, is_torch
 from .._validation import check_devices
-from .episodes import holdout_score_masks, holdout_split, member_items, mixture_targets, subset_datasets
+from .episodes import (holdout_score_masks, holdout_split, member_items, mixture_targets, sibling_pairs,
+                       subset_datasets, union_targets)
 from .checkpoint import load_checkpoint, save_checkpoint, snapshot
 from .losses import BoxGeometry, center_loss, regularization, relation_loss, relation_loss_pairs, size_order_loss
 from .train import run_training, torch_threads
 
-__all__ = ["Task2Box", "prepare_fit", "class_weights", "check_training_options", "seen_datasets"]
+NEIGHBOUR_TAUS = (0.02, 0.03, 0.05, 0.1)
+NEIGHBOUR_SCALES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+__all__ = ["Task2Box", "neighbour_boxes", "prepare_fit", "class_weights", "check_training_options", "seen_datasets"]
 
 
 def _torch():
@@ -28,7 +32,7 @@ def _torch():
 
 
 def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: float = 0.0,
-                  geometric: bool = False):
+                  geometric: bool = False, n_anchors: int = 0):
     torch = _torch()
     nn = torch.nn
 
@@ -53,11 +57,32 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
             if geometric:
                 self.lin_centre = nn.Linear(in_dim, box_dim)
                 self.radius_size = nn.Linear(1, box_dim)
+            self.n_anchors = n_anchors
+            if n_anchors:
+                # the seen datasets' inputs: a row that is none of them (a novel dataset) gets the
+                # similarity-weighted average of their boxes (``neighbours``)
+                self.register_buffer("anchors", torch.zeros(n_anchors, in_dim))
+                self.register_buffer("neighbour_tau", torch.ones(()))
+                self.register_buffer("neighbour_scale", torch.ones(()))
 
         def forward(self, x, noise=None):
             z = (x - self.x_mean) / self.x_scale
             if noise is not None:
                 z = z + noise
+            lo, hi = self._boxes(z)
+            if not self.n_anchors:
+                return lo, hi
+            a = self.anchors
+            novel = (torch.cdist(x, a, compute_mode="donot_use_mm_for_euclid_dist") > 0).all(1)
+            if not bool(novel.any()):
+                return lo, hi
+            lo_a, hi_a = self._boxes((a - self.x_mean) / self.x_scale)
+            lo_n, hi_n = neighbour_boxes(x[novel], a, self.x_mean, lo_a, hi_a, self.neighbour_tau,
+                                         self.neighbour_scale)
+            idx = torch.nonzero(novel).squeeze(1)
+            return lo.index_copy(0, idx, lo_n), hi.index_copy(0, idx, hi_n)
+
+        def _boxes(self, z):
             h = self.body(z)
             if self.geometric:
                 # centre: a linear map of e plus the network's correction; side: a function of the
@@ -71,6 +96,22 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
             return lo, hi
 
     return BoxNet()
+
+
+def neighbour_boxes(x, anchors, x_mean, lo_a, hi_a, tau: float, scale: float):
+    """Boxes of rows ``x`` from the boxes ``(lo_a, hi_a)`` of the seen datasets ``anchors`` (torch tensors):
+    centre = ``sum_a w_a c_a``, side lengths = ``scale * sum_a w_a s_a`` with ``w = softmax(cos(x - e_o,
+    a - e_o) / tau)`` over the seen datasets, e_o = ``x_mean`` (the trivial embedding of Eq. 7, the mean of the
+    seen rows). A novel dataset lands among the datasets it resembles, the geometry of the asymmetric cosine
+    distance (Eq. 7), with boxes that are a convex combination of theirs (a box inside all of them stays
+    inside); ``scale`` < 1 makes it more specific than its neighbours."""
+    torch = _torch()
+    u = torch.nn.functional.normalize(x - x_mean, dim=1)
+    v = torch.nn.functional.normalize(anchors - x_mean, dim=1)
+    w = torch.softmax(u @ v.T / tau, dim=1)
+    centre = w @ (0.5 * (lo_a + hi_a))
+    half = 0.5 * scale * (w @ (hi_a - lo_a))
+    return centre - half, centre + half
 
 
 def seen_datasets(train_mask: np.ndarray, val_mask: np.ndarray | None) -> np.ndarray:
@@ -266,7 +307,8 @@ class Task2Box:
                  progress: bool | None = None, device: str = "cpu",
                  torch_threads: int | None = 1, holdout: float = 0.0, mixtures: float = 0.0,
                  mixture_weight: float = 1.0, geometric: bool = True, ema: float = 0.95,
-                 member_subsets: float = 0.5):
+                 member_subsets: float = 0.5, unions: float = 0.0, neighbours=False,
+                 neighbour_tau: float = 0.05, neighbour_scale: float = 0.7, neighbour_holdout: float = 0.1):
         box_dim = check_int(box_dim, "box_dim", min=1)
         seed = check_int(seed, "seed", min=0)
         epochs = check_int(epochs, "epochs", min=1)
@@ -279,13 +321,19 @@ class Task2Box:
         holdout = check_scalar(holdout, "holdout", min=0.0, max=0.5)
         ema = check_scalar(ema, "ema", min=0.0, max=1.0, max_inclusive=False)
         for name in ("weight_decay", "lam", "alpha", "beta", "size_weight", "min_size", "dropout", "input_noise",
-                     "mixtures", "mixture_weight", "member_subsets"):
+                     "mixtures", "mixture_weight", "member_subsets", "unions"):
             check_positive(locals()[name], name, allow_zero=True)
         check_positive(volume_temperature, "volume_temperature")
         check_positive(intersection_temperature, "intersection_temperature")
         check_positive(lr_decay, "lr_decay")
         check_choice(mode, "mode", ("gumbel", "soft", "hard"))
         check_choice(standardize, "standardize", ("feature", "global"))
+        if neighbours not in (True, False, "auto"):
+            raise ValueError(f"neighbours: expected True, False or 'auto', got {neighbours!r}")
+        neighbour_tau = check_scalar(neighbour_tau, "neighbour_tau", min=0.0, min_inclusive=False)
+        neighbour_scale = check_scalar(neighbour_scale, "neighbour_scale", min=0.0, min_inclusive=False)
+        neighbour_holdout = check_scalar(neighbour_holdout, "neighbour_holdout", min=0.0, max=0.5,
+                                         min_inclusive=False)
         self.config = dict(box_dim=box_dim, seed=seed, hidden=hidden,
                            epochs=epochs, lr=float(lr), weight_decay=float(weight_decay),
                            batch_size=batch_size, lam=float(lam), alpha=float(alpha), beta=float(beta),
@@ -298,7 +346,9 @@ class Task2Box:
                            torch_threads=torch_threads, dropout=float(dropout), input_noise=float(input_noise),
                            standardize=standardize, holdout=float(holdout), mixtures=float(mixtures),
                            mixture_weight=float(mixture_weight), geometric=bool(geometric), ema=float(ema),
-                           member_subsets=float(member_subsets))
+                           member_subsets=float(member_subsets), unions=float(unions),
+                           neighbours=neighbours, neighbour_tau=float(neighbour_tau),
+                           neighbour_scale=float(neighbour_scale), neighbour_holdout=float(neighbour_holdout))
         self.net_ = None
         self.in_dim_ = None
         self.history_ = None
@@ -315,12 +365,12 @@ class Task2Box:
         return BoxGeometry(c["mode"], c["volume_temperature"], c["intersection_temperature"])
 
     # ------------------------------------------------------------------ training
-    def _new_net(self, in_dim: int):
+    def _new_net(self, in_dim: int, n_anchors: int = 0):
         torch = _torch()
         torch.manual_seed(self.config["seed"])
         c = self.config
         return _build_boxnet(in_dim, c["box_dim"], c["hidden"], c["min_size"], c.get("dropout", 0.0),
-                             c.get("geometric", False)).to(c["device"])
+                             c.get("geometric", False), n_anchors).to(c["device"])
 
     def fit(self, X, relations, train_mask, val_mask=None, *, sizes=None, members=None,
             checkpoint: str | None = None, checkpoint_every: int = 50, resume: str | None = None, callback=None):
@@ -392,7 +442,7 @@ class Task2Box:
             tr, thr_mask, score_mask = holdout_score_masks(held, tr, va)
             episode = (held, thr_mask, score_mask)
         self.holdout_ = None if episode is None else seen[np.flatnonzero(episode[0])]
-        for name, on in (("mixtures", c.get("mixtures")), ("members", subsets is not None)):
+        for name, on in (("mixtures", c.get("mixtures")), ("members", subsets is not None), ("unions", c.get("unions"))):
             if on and c["batch_size"] is not None:
                 raise ValueError(f"{name}: augmented datasets are trained with the full batch only; "
                                  f"use batch_size=None (got batch_size={c['batch_size']})")
@@ -448,6 +498,8 @@ class Task2Box:
         n_mix = int(round(c.get("mixtures", 0.0) * n)) if pos_i.numel() else 0
 
         n_sub = int(round(c.get("member_subsets", 0.0) * n)) if subsets is not None and pos_i.numel() else 0
+        sib = sibling_pairs(R, tr) if c.get("unions") else None
+        n_uni = int(round(c["unions"] * n)) if sib is not None and sib[0].size else 0
         pool = None
         if n_sub:
             # a pool of 4 N member-subset datasets drawn once (their representations cost O(members) each);
@@ -459,23 +511,27 @@ class Task2Box:
 
         def mixture_batch():
             """Representations, targets and weights of this epoch's augmented datasets (episodes.py): mixtures
-            ``w e_i + (1 - w) e_j`` and member subsets ``D_i ∪ S``, ``S ⊂ D_j``, for training pairs ``i ⊂ j``."""
-            xs, ii, jj = [], [], []
+            ``w e_i + (1 - w) e_j`` and member subsets ``D_i ∪ S``, ``S ⊂ D_j``, for training pairs ``i ⊂ j``;
+            sibling unions ``w e_a + (1 - w) e_b`` for datasets ``a, b`` with a common superset."""
+            xs, targets = [], []
             if n_mix:
                 pick = torch.randint(pos_i.numel(), (n_mix,), generator=gen)
                 w = torch.rand(n_mix, 1, generator=gen, dtype=torch.float64).numpy()
                 i, j = pos_i.cpu()[pick].numpy(), pos_j.cpu()[pick].numpy()
                 xs.append(w * X[i] + (1 - w) * X[j])
-                ii.append(i)
-                jj.append(j)
+                targets.append(mixture_targets(R, tr, i, j))
             if n_sub:
                 pick = torch.randint(pool[0].shape[0], (n_sub,), generator=gen).numpy()
                 xs.append(pool[0][pick])
-                ii.append(pool[1][pick])
-                jj.append(pool[2][pick])
-            i, j = np.concatenate(ii), np.concatenate(jj)
+                targets.append(mixture_targets(R, tr, pool[1][pick], pool[2][pick]))
+            if n_uni:
+                pick = torch.randint(sib[0].size, (n_uni,), generator=gen).numpy()
+                w = 0.25 + 0.5 * torch.rand(n_uni, 1, generator=gen, dtype=torch.float64).numpy()
+                a, b, p_ = sib[0][pick], sib[1][pick], sib[2][pick]
+                xs.append(w * X[a] + (1 - w) * X[b])
+                targets.append(union_targets(R, tr, a, b, p_))
             xm = torch.as_tensor(np.concatenate(xs), dtype=torch.float32, device=dev)
-            t_out, k_out, t_in, k_in = mixture_targets(R, tr, i, j)
+            t_out, k_out, t_in, k_in = (np.concatenate(parts) for parts in zip(*targets))
             wt = [torch.as_tensor(np.where(k, np.where(t > 0.5, w_pos, w_neg), 0.0), dtype=torch.float32,
                                   device=dev) for t, k in ((t_out, k_out), (t_in, k_in))]
             tt = [torch.as_tensor(t, dtype=torch.float32, device=dev) for t in (t_out, t_in)]
@@ -493,7 +549,7 @@ class Task2Box:
             set_lr(epoch)
             if c["batch_size"] is None:
                 opt.zero_grad()
-                if n_mix or n_sub:
+                if n_mix or n_sub or n_uni:
                     xm, tt, wt = mixture_batch()
                     noise = noisy()
                     lo_all, hi_all = net(torch.cat([Xt if noise is None else Xt + noise * net.x_scale, xm]))
@@ -551,7 +607,68 @@ class Task2Box:
             desc=f"Task2Box {c['box_dim']}-D")
         if module is not net:
             self.net_ = module.average
+        self.neighbours_ = None
+        if c["neighbours"] == "auto":
+            self.neighbours_ = self._choose_neighbours(X, R, tr, va)
+        elif c["neighbours"]:
+            self.neighbours_ = (c["neighbour_tau"], c["neighbour_scale"])
+        if self.neighbours_ is not None:
+            self._attach_neighbours(X, *self.neighbours_)
         return self
+
+    def _attach_neighbours(self, X, tau, scale):
+        """Rebuild the fitted network with the seen rows ``X`` as anchors (novel rows get
+        :func:`neighbour_boxes`)."""
+        torch = _torch()
+        old = self.net_
+        net = self._new_net(X.shape[1], X.shape[0])
+        net.load_state_dict(old.state_dict(), strict=False)
+        with torch.no_grad():
+            net.anchors.copy_(torch.as_tensor(X, dtype=torch.float32))
+            net.neighbour_tau.fill_(tau)
+            net.neighbour_scale.fill_(scale)
+        net.eval()
+        self.net_ = net
+
+    def _choose_neighbours(self, X, R, tr, va):
+        """``(tau, scale)`` of the neighbour boxes, or None (the encoder's own boxes), chosen by F1 on datasets
+        held out inside ``fit`` (the novel protocol replayed on the seen datasets): a model with the same
+        settings is fitted without them (``neighbour_holdout`` of the datasets of ``train_mask``, drawn with
+        ``seed``; their pairs leave training and validation), and each candidate places them; F1 on their pairs
+        with the kept datasets at the threshold of the kept validation pairs (:func:`episodes.holdout_score_masks`)."""
+        torch = _torch()
+        from .evaluate import transfer_f1, validation_f1
+
+        c = self.config
+        held = holdout_split(tr, c["neighbour_holdout"], c["seed"])
+        fit_mask, thr_mask, score_mask = holdout_score_masks(held, tr, va)
+        if not score_mask.any() or not thr_mask.any():
+            return None
+        sub = Task2Box(**{**c, "neighbours": False, "progress": False})
+        sub._fit(X, R, fit_mask, None if va is None else thr_mask)
+        kept = sub.seen_
+        dev = next(sub.net_.parameters()).device
+        xt = torch.as_tensor(X, dtype=torch.float32, device=dev)
+        sub.net_.eval()
+        with torch.no_grad():
+            lo, hi = sub.net_(xt)
+            anti = max((True, False), key=lambda a: validation_f1(
+                sub._scores(lo, hi, lo, hi).cpu().numpy().astype(np.float64), R, thr_mask, a))
+            best = (transfer_f1(sub._scores(lo, hi, lo, hi).cpu().numpy().astype(np.float64), R, thr_mask,
+                                score_mask, anti), None)
+            h = torch.as_tensor(np.flatnonzero(held), device=dev)
+            k = torch.as_tensor(kept, device=dev)
+            net = sub.net_
+            for tau in NEIGHBOUR_TAUS:
+                for scale in NEIGHBOUR_SCALES:
+                    lo_n, hi_n = neighbour_boxes(xt[h], xt[k], net.x_mean, lo[k], hi[k], tau, scale)
+                    lo2, hi2 = lo.index_copy(0, h, lo_n), hi.index_copy(0, h, hi_n)
+                    S = sub._scores(lo2, hi2, lo2, hi2).cpu().numpy().astype(np.float64)
+                    f = transfer_f1(S, R, thr_mask, score_mask, anti)
+                    if f > best[0] + 1e-12:
+                        best = (f, (tau, scale))
+        self.neighbour_f1_ = best[0]
+        return best[1]
 
     # ------------------------------------------------------------------ inference
     def _check_fitted(self):
@@ -606,7 +723,8 @@ class Task2Box:
 
     # ------------------------------------------------------------------ persistence
     def _payload(self) -> dict:
-        return {"kind": "Task2Box", "config": dict(self.config), "in_dim": self.in_dim_}
+        return {"kind": "Task2Box", "config": dict(self.config), "in_dim": self.in_dim_,
+                "n_anchors": int(getattr(self.net_, "n_anchors", 0) or 0)}
 
     def save(self, path: str, **extra) -> str:
         """Save the fitted model (config, parameters, history, and any ``extra`` metadata) to ``path``."""
@@ -624,7 +742,7 @@ class Task2Box:
         cfg = dict(data["config"])
         model = cls(**cfg)
         model.in_dim_ = int(data["in_dim"])
-        model.net_ = model._new_net(model.in_dim_)
+        model.net_ = model._new_net(model.in_dim_, int(data.get("n_anchors", 0)))
         state = data["model"]
         if any(k.startswith("average.") for k in state):  # final checkpoint of an ema run: the averaged net
             state = {k[len("average."):]: v for k, v in state.items() if k.startswith("average.")}
