@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["holdout_split", "holdout_score_masks", "mixture_targets", "sibling_pairs", "union_targets",
-           "member_items", "subset_datasets"]
+__all__ = ["holdout_split", "holdout_score_masks", "mixture_targets", "member_items", "subset_datasets"]
 
 
 def holdout_split(train_mask: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -89,55 +88,6 @@ def mixture_targets(R: np.ndarray, train_mask: np.ndarray, i: np.ndarray, j: np.
     out_known[np.arange(i.size), i] = False
     in_known[np.arange(j.size), j] = False
     return out_pos.astype(np.float64), out_known, in_pos.astype(np.float64), in_known
-
-
-def sibling_pairs(R: np.ndarray, train_mask: np.ndarray):
-    """``(a, b, p)`` int arrays: every pair ``a < b`` of siblings (same non-empty set of known supersets in the
-    training pairs, neither known to contain the other) and ``p``, their smallest known superset (the one with
-    the most known supersets itself). Their union ``D_a ∪ D_b`` is a dataset between them and ``D_p``: the shape
-    of a novel parent whose children are known (:func:`union_targets`)."""
-    tr = np.asarray(train_mask, dtype=bool)
-    pos = tr & (R > 0.5)
-    n = R.shape[0]
-    has = pos.any(1)
-    key = {}
-    for i in np.flatnonzero(has):
-        key.setdefault(pos[i].tobytes(), []).append(i)
-    depth = pos.sum(1)
-    a, b, p = [], [], []
-    for group in key.values():
-        if len(group) < 2:
-            continue
-        sup = np.flatnonzero(pos[group[0]])
-        parent = sup[np.argmax(depth[sup])]
-        for x in range(len(group)):
-            for y in range(x + 1, len(group)):
-                i, j = group[x], group[y]
-                if not (pos[i, j] or pos[j, i]):
-                    a.append(i)
-                    b.append(j)
-                    p.append(parent)
-    return (np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), np.asarray(p, dtype=np.int64))
-
-
-def union_targets(R: np.ndarray, train_mask: np.ndarray, a: np.ndarray, b: np.ndarray, p: np.ndarray):
-    """Targets and known-ness of the union datasets ``m = D_a ∪ D_b`` of :func:`sibling_pairs`.
-
-    Known from the training pairs alone (valid for any sets, not only trees): ``m ⊂ k`` when ``D_p ⊂ k``
-    (or ``k = p``) or when both ``D_a ⊂ k`` and ``D_b ⊂ k``; ``m ⊄ k`` when ``D_a ⊄ k`` or ``D_b ⊄ k``;
-    ``k ⊂ m`` when ``k ⊂ D_a`` or ``k ⊂ D_b`` (or ``k`` is ``a`` or ``b``); ``k ⊄ m`` when ``k ⊄ D_p``.
-    Returns ``(T_out, K_out, T_in, K_in)`` of shape (P, N) as :func:`mixture_targets`.
-    """
-    tr = np.asarray(train_mask, dtype=bool)
-    pos = tr & (R > 0.5)
-    neg = tr & ~(R > 0.5)
-    n = R.shape[0]
-    eye = np.eye(n, dtype=bool)
-    out_pos = pos[p] | eye[p] | (pos[a] & pos[b])
-    out_neg = (neg[a] | neg[b]) & ~out_pos
-    in_pos = pos[:, a].T | pos[:, b].T | eye[a] | eye[b]
-    in_neg = neg[:, p].T & ~in_pos
-    return out_pos.astype(np.float64), out_pos | out_neg, in_pos.astype(np.float64), in_pos | in_neg
 
 
 def member_items(members, n: int, width: int):

@@ -13,14 +13,10 @@ import numpy as np
 from .._dispatch import backend_of, cast, to_host
 from .._validation import check_array, check_choice, check_int, check_positive, check_scalar, describe, is_torch
 from .._validation import check_devices
-from .episodes import (holdout_score_masks, holdout_split, member_items, mixture_targets, sibling_pairs,
-                       subset_datasets, union_targets)
+from .episodes import holdout_score_masks, holdout_split, member_items, mixture_targets, subset_datasets
 from .checkpoint import load_checkpoint, save_checkpoint, snapshot
 from .losses import BoxGeometry, center_loss, regularization, relation_loss, relation_loss_pairs, size_order_loss
 from .train import run_training, torch_threads
-
-NEIGHBOUR_TAUS = (0.02, 0.03, 0.05, 0.1)
-NEIGHBOUR_SCALES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 __all__ = ["Task2Box", "neighbour_boxes", "prepare_fit", "class_weights", "check_training_options", "seen_datasets"]
 
@@ -64,6 +60,7 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
                 self.register_buffer("anchors", torch.zeros(n_anchors, in_dim))
                 self.register_buffer("neighbour_tau", torch.ones(()))
                 self.register_buffer("neighbour_scale", torch.ones(()))
+                self.register_buffer("neighbour_blend", torch.ones(()))
 
         def forward(self, x, noise=None):
             z = (x - self.x_mean) / self.x_scale
@@ -77,8 +74,8 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
             if not bool(novel.any()):
                 return lo, hi
             lo_a, hi_a = self._boxes((a - self.x_mean) / self.x_scale)
-            lo_n, hi_n = neighbour_boxes(x[novel], a, self.x_mean, lo_a, hi_a, self.neighbour_tau,
-                                         self.neighbour_scale)
+            lo_n, hi_n = neighbour_boxes(x[novel], a, self.x_mean, lo_a, hi_a, lo[novel], hi[novel],
+                                         self.neighbour_tau, self.neighbour_scale, self.neighbour_blend)
             idx = torch.nonzero(novel).squeeze(1)
             return lo.index_copy(0, idx, lo_n), hi.index_copy(0, idx, hi_n)
 
@@ -98,20 +95,21 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
     return BoxNet()
 
 
-def neighbour_boxes(x, anchors, x_mean, lo_a, hi_a, tau: float, scale: float):
-    """Boxes of rows ``x`` from the boxes ``(lo_a, hi_a)`` of the seen datasets ``anchors`` (torch tensors):
-    centre = ``sum_a w_a c_a``, side lengths = ``scale * sum_a w_a s_a`` with ``w = softmax(cos(x - e_o,
-    a - e_o) / tau)`` over the seen datasets, e_o = ``x_mean`` (the trivial embedding of Eq. 7, the mean of the
-    seen rows). A novel dataset lands among the datasets it resembles, the geometry of the asymmetric cosine
-    distance (Eq. 7), with boxes that are a convex combination of theirs (a box inside all of them stays
-    inside); ``scale`` < 1 makes it more specific than its neighbours."""
+def neighbour_boxes(x, anchors, x_mean, lo_a, hi_a, lo_x, hi_x, tau: float, scale: float, blend: float):
+    """Boxes of novel rows ``x`` (torch tensors) placed among the boxes ``(lo_a, hi_a)`` of the seen datasets
+    ``anchors``: ``blend * B + (1 - blend) * (lo_x, hi_x)`` (corner by corner), ``(lo_x, hi_x)`` the encoder's own
+    boxes of ``x`` and ``B`` the box with centre ``sum_a w_a c_a`` and side lengths ``scale * sum_a w_a s_a``,
+    ``w = softmax(cos(x - e_o, a - e_o) / tau)`` over the seen datasets, e_o = ``x_mean`` (the trivial
+    embedding of Eq. 7, the mean of the seen rows). A novel dataset lands among the datasets it resembles (the
+    geometry of the asymmetric cosine distance, Eq. 7) inside every box that holds all of them (a convex
+    combination of boxes inside a box stays inside); ``scale`` < 1 makes it more specific than they are."""
     torch = _torch()
     u = torch.nn.functional.normalize(x - x_mean, dim=1)
     v = torch.nn.functional.normalize(anchors - x_mean, dim=1)
     w = torch.softmax(u @ v.T / tau, dim=1)
     centre = w @ (0.5 * (lo_a + hi_a))
     half = 0.5 * scale * (w @ (hi_a - lo_a))
-    return centre - half, centre + half
+    return blend * (centre - half) + (1 - blend) * lo_x, blend * (centre + half) + (1 - blend) * hi_x
 
 
 def seen_datasets(train_mask: np.ndarray, val_mask: np.ndarray | None) -> np.ndarray:
@@ -278,6 +276,17 @@ class Task2Box:
         lost); 0 = off (the last trained weights, as before).
     member_subsets : member-subset datasets per epoch as a share of N, used only when ``fit`` gets
         ``members=`` (see :meth:`fit`).
+    neighbours : how a novel dataset (a row of ``embed`` / ``containment`` equal to none of the seen rows,
+        ``seen_``) gets its box. False: the encoder's own box ``f(e)``. True: :func:`neighbour_boxes`, the
+        similarity-weighted average of the seen datasets' boxes (weights ``softmax(cos(e - e_o, e_a - e_o) /
+        neighbour_tau)``, sides times ``neighbour_scale``) blended with ``f(e)`` (weight ``neighbour_blend`` on the
+        average); seen datasets keep ``f(e)``, training is unchanged, and the boxes returned are the ones that
+        score. ``"auto"``: decide between the two on datasets held out inside ``fit`` (``neighbour_holdout`` of
+        the training datasets, a second fit without them: about twice the training time; see
+        :meth:`_choose_neighbours`). ``neighbour_tau=0.05, neighbour_scale=0.7, neighbour_blend=0.7`` were chosen
+        on the selection split of ``benchmarks/task2box_selection.py`` (taxonomy, 5-D, [mu], 5 seeds;
+        ``benchmarks/RESULTS.md``). Embedding a novel row costs O(N_seen d) (its similarities to the seen
+        datasets) instead of O(d h).
     device : torch device for training.
     torch_threads : torch intra-op threads while fitting and embedding (default 1: the network is
         small and one thread avoids oversubscription; None keeps torch's setting).
@@ -307,8 +316,9 @@ class Task2Box:
                  progress: bool | None = None, device: str = "cpu",
                  torch_threads: int | None = 1, holdout: float = 0.0, mixtures: float = 0.0,
                  mixture_weight: float = 1.0, geometric: bool = True, ema: float = 0.95,
-                 member_subsets: float = 0.5, unions: float = 0.0, neighbours=False,
-                 neighbour_tau: float = 0.05, neighbour_scale: float = 0.7, neighbour_holdout: float = 0.1):
+                 member_subsets: float = 0.5, neighbours=False,
+                 neighbour_tau: float = 0.05, neighbour_scale: float = 0.7, neighbour_blend: float = 0.7,
+                 neighbour_holdout: float = 0.1):
         box_dim = check_int(box_dim, "box_dim", min=1)
         seed = check_int(seed, "seed", min=0)
         epochs = check_int(epochs, "epochs", min=1)
@@ -321,7 +331,7 @@ class Task2Box:
         holdout = check_scalar(holdout, "holdout", min=0.0, max=0.5)
         ema = check_scalar(ema, "ema", min=0.0, max=1.0, max_inclusive=False)
         for name in ("weight_decay", "lam", "alpha", "beta", "size_weight", "min_size", "dropout", "input_noise",
-                     "mixtures", "mixture_weight", "member_subsets", "unions"):
+                     "mixtures", "mixture_weight", "member_subsets"):
             check_positive(locals()[name], name, allow_zero=True)
         check_positive(volume_temperature, "volume_temperature")
         check_positive(intersection_temperature, "intersection_temperature")
@@ -332,6 +342,7 @@ class Task2Box:
             raise ValueError(f"neighbours: expected True, False or 'auto', got {neighbours!r}")
         neighbour_tau = check_scalar(neighbour_tau, "neighbour_tau", min=0.0, min_inclusive=False)
         neighbour_scale = check_scalar(neighbour_scale, "neighbour_scale", min=0.0, min_inclusive=False)
+        neighbour_blend = check_scalar(neighbour_blend, "neighbour_blend", min=0.0, max=1.0)
         neighbour_holdout = check_scalar(neighbour_holdout, "neighbour_holdout", min=0.0, max=0.5,
                                          min_inclusive=False)
         self.config = dict(box_dim=box_dim, seed=seed, hidden=hidden,
@@ -346,9 +357,10 @@ class Task2Box:
                            torch_threads=torch_threads, dropout=float(dropout), input_noise=float(input_noise),
                            standardize=standardize, holdout=float(holdout), mixtures=float(mixtures),
                            mixture_weight=float(mixture_weight), geometric=bool(geometric), ema=float(ema),
-                           member_subsets=float(member_subsets), unions=float(unions),
+                           member_subsets=float(member_subsets),
                            neighbours=neighbours, neighbour_tau=float(neighbour_tau),
-                           neighbour_scale=float(neighbour_scale), neighbour_holdout=float(neighbour_holdout))
+                           neighbour_scale=float(neighbour_scale), neighbour_blend=float(neighbour_blend),
+                           neighbour_holdout=float(neighbour_holdout))
         self.net_ = None
         self.in_dim_ = None
         self.history_ = None
@@ -442,7 +454,7 @@ class Task2Box:
             tr, thr_mask, score_mask = holdout_score_masks(held, tr, va)
             episode = (held, thr_mask, score_mask)
         self.holdout_ = None if episode is None else seen[np.flatnonzero(episode[0])]
-        for name, on in (("mixtures", c.get("mixtures")), ("members", subsets is not None), ("unions", c.get("unions"))):
+        for name, on in (("mixtures", c.get("mixtures")), ("members", subsets is not None)):
             if on and c["batch_size"] is not None:
                 raise ValueError(f"{name}: augmented datasets are trained with the full batch only; "
                                  f"use batch_size=None (got batch_size={c['batch_size']})")
@@ -498,8 +510,6 @@ class Task2Box:
         n_mix = int(round(c.get("mixtures", 0.0) * n)) if pos_i.numel() else 0
 
         n_sub = int(round(c.get("member_subsets", 0.0) * n)) if subsets is not None and pos_i.numel() else 0
-        sib = sibling_pairs(R, tr) if c.get("unions") else None
-        n_uni = int(round(c["unions"] * n)) if sib is not None and sib[0].size else 0
         pool = None
         if n_sub:
             # a pool of 4 N member-subset datasets drawn once (their representations cost O(members) each);
@@ -511,8 +521,7 @@ class Task2Box:
 
         def mixture_batch():
             """Representations, targets and weights of this epoch's augmented datasets (episodes.py): mixtures
-            ``w e_i + (1 - w) e_j`` and member subsets ``D_i ∪ S``, ``S ⊂ D_j``, for training pairs ``i ⊂ j``;
-            sibling unions ``w e_a + (1 - w) e_b`` for datasets ``a, b`` with a common superset."""
+            ``w e_i + (1 - w) e_j`` and member subsets ``D_i ∪ S``, ``S ⊂ D_j``, for training pairs ``i ⊂ j``."""
             xs, targets = [], []
             if n_mix:
                 pick = torch.randint(pos_i.numel(), (n_mix,), generator=gen)
@@ -524,12 +533,6 @@ class Task2Box:
                 pick = torch.randint(pool[0].shape[0], (n_sub,), generator=gen).numpy()
                 xs.append(pool[0][pick])
                 targets.append(mixture_targets(R, tr, pool[1][pick], pool[2][pick]))
-            if n_uni:
-                pick = torch.randint(sib[0].size, (n_uni,), generator=gen).numpy()
-                w = 0.25 + 0.5 * torch.rand(n_uni, 1, generator=gen, dtype=torch.float64).numpy()
-                a, b, p_ = sib[0][pick], sib[1][pick], sib[2][pick]
-                xs.append(w * X[a] + (1 - w) * X[b])
-                targets.append(union_targets(R, tr, a, b, p_))
             xm = torch.as_tensor(np.concatenate(xs), dtype=torch.float32, device=dev)
             t_out, k_out, t_in, k_in = (np.concatenate(parts) for parts in zip(*targets))
             wt = [torch.as_tensor(np.where(k, np.where(t > 0.5, w_pos, w_neg), 0.0), dtype=torch.float32,
@@ -549,7 +552,7 @@ class Task2Box:
             set_lr(epoch)
             if c["batch_size"] is None:
                 opt.zero_grad()
-                if n_mix or n_sub or n_uni:
+                if n_mix or n_sub:
                     xm, tt, wt = mixture_batch()
                     noise = noisy()
                     lo_all, hi_all = net(torch.cat([Xt if noise is None else Xt + noise * net.x_scale, xm]))
@@ -607,16 +610,15 @@ class Task2Box:
             desc=f"Task2Box {c['box_dim']}-D")
         if module is not net:
             self.net_ = module.average
-        self.neighbours_ = None
+        use = bool(c["neighbours"])
         if c["neighbours"] == "auto":
-            self.neighbours_ = self._choose_neighbours(X, R, tr, va)
-        elif c["neighbours"]:
-            self.neighbours_ = (c["neighbour_tau"], c["neighbour_scale"])
-        if self.neighbours_ is not None:
-            self._attach_neighbours(X, *self.neighbours_)
+            use = self._choose_neighbours(X, R, tr, va)
+        self.neighbours_ = use
+        if use:
+            self._attach_neighbours(X)
         return self
 
-    def _attach_neighbours(self, X, tau, scale):
+    def _attach_neighbours(self, X):
         """Rebuild the fitted network with the seen rows ``X`` as anchors (novel rows get
         :func:`neighbour_boxes`)."""
         torch = _torch()
@@ -625,17 +627,20 @@ class Task2Box:
         net.load_state_dict(old.state_dict(), strict=False)
         with torch.no_grad():
             net.anchors.copy_(torch.as_tensor(X, dtype=torch.float32))
-            net.neighbour_tau.fill_(tau)
-            net.neighbour_scale.fill_(scale)
+            net.neighbour_tau.fill_(self.config["neighbour_tau"])
+            net.neighbour_scale.fill_(self.config["neighbour_scale"])
+            net.neighbour_blend.fill_(self.config["neighbour_blend"])
         net.eval()
         self.net_ = net
 
-    def _choose_neighbours(self, X, R, tr, va):
-        """``(tau, scale)`` of the neighbour boxes, or None (the encoder's own boxes), chosen by F1 on datasets
-        held out inside ``fit`` (the novel protocol replayed on the seen datasets): a model with the same
-        settings is fitted without them (``neighbour_holdout`` of the datasets of ``train_mask``, drawn with
-        ``seed``; their pairs leave training and validation), and each candidate places them; F1 on their pairs
-        with the kept datasets at the threshold of the kept validation pairs (:func:`episodes.holdout_score_masks`)."""
+    def _choose_neighbours(self, X, R, tr, va) -> bool:
+        """Whether novel datasets get :func:`neighbour_boxes` (True) or the encoder's own boxes (False), chosen
+        by F1 on datasets held out inside ``fit`` (the novel protocol replayed on the seen datasets): a model
+        with the same settings is fitted without them (``neighbour_holdout`` of the datasets of ``train_mask``,
+        drawn with ``seed``; their pairs leave training and validation), both placements are scored on their
+        pairs with the kept datasets at the threshold of the kept validation pairs
+        (:func:`tasklens.task2box.episodes.holdout_score_masks`), ties keep the encoder. The scores are in
+        ``neighbour_f1_`` (encoder, neighbours)."""
         torch = _torch()
         from .evaluate import transfer_f1, validation_f1
 
@@ -643,32 +648,21 @@ class Task2Box:
         held = holdout_split(tr, c["neighbour_holdout"], c["seed"])
         fit_mask, thr_mask, score_mask = holdout_score_masks(held, tr, va)
         if not score_mask.any() or not thr_mask.any():
-            return None
-        sub = Task2Box(**{**c, "neighbours": False, "progress": False})
-        sub._fit(X, R, fit_mask, None if va is None else thr_mask)
-        kept = sub.seen_
-        dev = next(sub.net_.parameters()).device
-        xt = torch.as_tensor(X, dtype=torch.float32, device=dev)
+            self.neighbour_f1_ = None
+            return False
+        sub = Task2Box(**{**c, "neighbours": True, "progress": False})
+        sub._fit(X, R, fit_mask, None if va is None else thr_mask)  # anchors: the kept datasets only
+        xt = torch.as_tensor(X, dtype=torch.float32, device=next(sub.net_.parameters()).device)
         sub.net_.eval()
         with torch.no_grad():
+            own = sub.net_._boxes((xt - sub.net_.x_mean) / sub.net_.x_scale)
+            S_own = sub._scores(*own, *own).cpu().numpy().astype(np.float64)
             lo, hi = sub.net_(xt)
-            anti = max((True, False), key=lambda a: validation_f1(
-                sub._scores(lo, hi, lo, hi).cpu().numpy().astype(np.float64), R, thr_mask, a))
-            best = (transfer_f1(sub._scores(lo, hi, lo, hi).cpu().numpy().astype(np.float64), R, thr_mask,
-                                score_mask, anti), None)
-            h = torch.as_tensor(np.flatnonzero(held), device=dev)
-            k = torch.as_tensor(kept, device=dev)
-            net = sub.net_
-            for tau in NEIGHBOUR_TAUS:
-                for scale in NEIGHBOUR_SCALES:
-                    lo_n, hi_n = neighbour_boxes(xt[h], xt[k], net.x_mean, lo[k], hi[k], tau, scale)
-                    lo2, hi2 = lo.index_copy(0, h, lo_n), hi.index_copy(0, h, hi_n)
-                    S = sub._scores(lo2, hi2, lo2, hi2).cpu().numpy().astype(np.float64)
-                    f = transfer_f1(S, R, thr_mask, score_mask, anti)
-                    if f > best[0] + 1e-12:
-                        best = (f, (tau, scale))
-        self.neighbour_f1_ = best[0]
-        return best[1]
+            S_nb = sub._scores(lo, hi, lo, hi).cpu().numpy().astype(np.float64)
+        anti = validation_f1(S_own, R, thr_mask, True) >= validation_f1(S_own, R, thr_mask, False)
+        f = (transfer_f1(S_own, R, thr_mask, score_mask, anti), transfer_f1(S_nb, R, thr_mask, score_mask, anti))
+        self.neighbour_f1_ = f
+        return f[1] > f[0] + 1e-12
 
     # ------------------------------------------------------------------ inference
     def _check_fitted(self):

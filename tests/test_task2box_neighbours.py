@@ -1,0 +1,181 @@
+"""Task2Box issue 14, third pass: neighbour boxes for novel datasets (``neighbours=``). References are float64
+numpy formulas written from the docstring, never the implementation; leak tests corrupt every test label and
+every novel row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tasklens.task2box import Task2Box, novel_mask, split_novel, split_pairs  # noqa: E402
+from tasklens.task2box.model import neighbour_boxes  # noqa: E402
+
+from test_task2box_episodes import params, reps, tree  # noqa: E402
+
+
+def reference_boxes(x, anchors, e_o, lo_a, hi_a, lo_x, hi_x, tau, scale, blend):
+    """float64: w = softmax(cos(x - e_o, a - e_o) / tau); centre and sides averaged with w, sides * scale;
+    then blend * that box + (1 - blend) * the own box, corner by corner."""
+    u = x - e_o
+    v = anchors - e_o
+    cos = (u @ v.T) / np.outer(np.linalg.norm(u, axis=1), np.linalg.norm(v, axis=1))
+    w = np.exp(cos / tau - (cos / tau).max(1, keepdims=True))
+    w /= w.sum(1, keepdims=True)
+    centre = w @ ((lo_a + hi_a) / 2)
+    side = scale * (w @ (hi_a - lo_a))
+    return blend * (centre - side / 2) + (1 - blend) * lo_x, blend * (centre + side / 2) + (1 - blend) * hi_x
+
+
+@pytest.mark.parametrize("tau, scale, blend", [(0.05, 0.7, 0.7), (1.0, 1.0, 1.0), (0.3, 1.4, 0.0)])
+def test_neighbour_boxes_match_the_float64_formula(tau, scale, blend):
+    rng = np.random.default_rng(0)
+    x, anchors = rng.normal(size=(4, 6)), rng.normal(size=(9, 6))
+    e_o = anchors.mean(0)
+    lo_a = rng.normal(size=(9, 3))
+    hi_a = lo_a + rng.random((9, 3)) + 0.1
+    lo_x = rng.normal(size=(4, 3))
+    hi_x = lo_x + 0.5
+    t = [torch.as_tensor(a) for a in (x, anchors, e_o, lo_a, hi_a, lo_x, hi_x)]
+    lo, hi = neighbour_boxes(*t, tau, scale, blend)
+    rlo, rhi = reference_boxes(x, anchors, e_o, lo_a, hi_a, lo_x, hi_x, tau, scale, blend)
+    assert np.allclose(lo.numpy(), rlo, atol=1e-12) and np.allclose(hi.numpy(), rhi, atol=1e-12)
+
+
+def test_convex_average_of_boxes_inside_a_box_stays_inside():
+    rng = np.random.default_rng(1)
+    lo_a = rng.random((20, 2)) * 0.5          # every anchor box inside [0, 1]^2
+    hi_a = lo_a + rng.random((20, 2)) * 0.5
+    x, anchors = rng.normal(size=(7, 5)), rng.normal(size=(20, 5))
+    t = [torch.as_tensor(a) for a in (x, anchors, anchors.mean(0), lo_a, hi_a)]
+    lo, hi = neighbour_boxes(*t, torch.zeros(7, 2), torch.zeros(7, 2), 0.1, 1.0, 1.0)
+    assert (lo.numpy() >= -1e-12).all() and (hi.numpy() <= 1 + 1e-12).all() and (hi > lo).all()
+
+
+def setup(seed=0):
+    members, R = tree()
+    X, _ = reps(members)
+    n = len(members)
+    existing, novel = split_novel(n, fraction=0.2, seed=seed)
+    tr, va, te = split_pairs(n, seed=seed, datasets=existing)
+    return X, R, tr, va, te, existing, novel
+
+
+def fit(X, R, tr, va, **kw):
+    kw = {"box_dim": 2, "seed": 0, "epochs": 8, "hidden": (8, 8, 8), "eval_every": 2, "progress": False, **kw}
+    return Task2Box(**kw).fit(X, R, tr, va)
+
+
+def test_seen_rows_keep_their_own_boxes_and_novel_rows_get_neighbour_boxes():
+    X, R, tr, va, _, existing, novel = setup()
+    plain = fit(X, R, tr, va)
+    m = fit(X, R, tr, va, neighbours=True)
+    assert torch.equal(params(plain), torch.cat([p.detach().flatten() for k, p in m.net_.state_dict().items()
+                                                 if p.is_floating_point() and not k.startswith(("anchors",
+                                                                                               "neighbour_"))]))
+    lo0, hi0 = plain.embed(X)
+    lo, hi = m.embed(X)
+    assert np.array_equal(lo[existing], lo0[existing]) and np.array_equal(hi[existing], hi0[existing])
+    # reference for the novel rows from the encoder's own boxes (float32 of the fitted model, in float64)
+    xs = X.astype(np.float32).astype(np.float64)
+    e_o = m.net_.x_mean.double().numpy()
+    rlo, rhi = reference_boxes(xs[novel], xs[existing], e_o, lo0[existing], hi0[existing], lo0[novel], hi0[novel],
+                               0.05, 0.7, 0.7)
+    assert np.allclose(lo[novel], rlo, atol=1e-5) and np.allclose(hi[novel], rhi, atol=1e-5)
+    assert not np.allclose(lo[novel], lo0[novel])
+    S = m.containment(X)  # the boxes that score are the ones embed returns
+    S_ref = m._scores(torch.as_tensor(lo), torch.as_tensor(hi), torch.as_tensor(lo), torch.as_tensor(hi)).numpy()
+    assert np.allclose(S, S_ref, atol=1e-6)
+
+
+def test_a_near_copy_of_a_seen_dataset_lands_on_its_box():
+    X, R, tr, va, _, existing, _ = setup()
+    m = fit(X, R, tr, va, neighbours=True, neighbour_tau=1e-3, neighbour_scale=1.0, neighbour_blend=1.0)
+    i = existing[3]
+    copy = X[i:i + 1] * (1 + 1e-4)  # not bit-equal: treated as novel, its nearest neighbour is dataset i
+    lo, hi = m.embed(copy)
+    lo_i, hi_i = m.embed(X[i:i + 1])
+    assert np.allclose(lo, lo_i, atol=1e-4) and np.allclose(hi, hi_i, atol=1e-4)
+
+
+@pytest.mark.parametrize("neighbours", [True, "auto"])
+def test_determinism_per_seed(neighbours):
+    X, R, tr, va, *_ = setup()
+    a, b = fit(X, R, tr, va, neighbours=neighbours), fit(X, R, tr, va, neighbours=neighbours)
+    assert np.array_equal(a.containment(X), b.containment(X))
+    assert a.neighbours_ == b.neighbours_
+    c = fit(X, R, tr, va, neighbours=neighbours, seed=1)
+    assert not np.array_equal(a.containment(X), c.containment(X))
+
+
+@pytest.mark.parametrize("neighbours", [True, "auto"])
+def test_test_pairs_and_novel_datasets_never_reach_training_or_selection(neighbours):
+    """Corrupt every test label and every novel row: parameters, anchors, the internal choice and the boxes of
+    the seen datasets are unchanged; the internal held-out datasets are drawn among the training datasets."""
+    X, R, tr, va, te, existing, novel = setup()
+    nm = novel_mask(len(X), existing, novel)
+    a = fit(X, R, tr, va, neighbours=neighbours)
+    X2, R2 = X.copy(), R.copy()
+    X2[novel] = np.random.default_rng(5).normal(size=(novel.size, X.shape[1])) * 10
+    R2[te | nm] = 1 - R2[te | nm]
+    b = fit(X2, R2, tr, va, neighbours=neighbours)
+    assert torch.equal(params(a), params(b))
+    assert np.array_equal(a.net_.anchors.numpy(), X[existing].astype(np.float32))
+    assert a.neighbours_ == b.neighbours_ and getattr(a, "neighbour_f1_", None) == getattr(b, "neighbour_f1_", None)
+    assert np.array_equal(a.containment(X[existing]), b.containment(X2[existing]))
+
+
+def test_auto_holds_out_training_datasets_only(monkeypatch):
+    import tasklens.task2box.model as model_module
+
+    X, R, tr, va, te, existing, novel = setup()
+    seen_tr = np.flatnonzero(tr.any(0) | tr.any(1))
+    calls = []
+    real = model_module.holdout_split
+
+    def spy(train_mask, fraction, seed):
+        held = real(train_mask, fraction, seed)
+        calls.append((train_mask.copy(), held))
+        return held
+
+    monkeypatch.setattr(model_module, "holdout_split", spy)
+    m = fit(X, R, tr, va, neighbours="auto", neighbour_holdout=0.2)
+    (mask, held), = calls
+    # the mask handed over is train_mask restricted to the seen datasets: held rows index into seen_
+    assert mask.shape == (m.seen_.size,) * 2 and np.array_equal(mask, tr[np.ix_(m.seen_, m.seen_)])
+    assert np.isin(m.seen_[held], seen_tr).all() and held.sum() == round(0.2 * m.seen_.size)
+    assert not np.isin(m.seen_[held], novel).any()
+    assert isinstance(m.neighbours_, bool) and len(m.neighbour_f1_) == 2
+
+
+def test_save_load_keeps_the_neighbour_boxes(tmp_path):
+    X, R, tr, va, *_ = setup()
+    m = fit(X, R, tr, va, neighbours=True)
+    m.save(str(tmp_path / "m.pt"))
+    m2 = Task2Box.load(str(tmp_path / "m.pt"))
+    assert np.array_equal(m2.containment(X), m.containment(X))
+    off = fit(X, R, tr, va)
+    off.save(str(tmp_path / "off.pt"))
+    assert np.array_equal(Task2Box.load(str(tmp_path / "off.pt")).containment(X), off.containment(X))
+
+
+def test_torch_in_torch_out_with_neighbours():
+    X, R, tr, va, *_ = setup()
+    m = fit(X, R, tr, va, neighbours=True)
+    lo, hi = m.embed(torch.as_tensor(X))
+    assert isinstance(lo, torch.Tensor) and lo.dtype == torch.float64
+    assert np.allclose(lo.numpy(), m.embed(X)[0])
+
+
+def test_neighbour_option_errors_name_the_argument():
+    with pytest.raises(ValueError, match="neighbours"):
+        Task2Box(neighbours="yes")
+    with pytest.raises(ValueError, match="neighbour_tau"):
+        Task2Box(neighbour_tau=0.0)
+    with pytest.raises(ValueError, match="neighbour_scale"):
+        Task2Box(neighbour_scale=-1.0)
+    with pytest.raises(ValueError, match="neighbour_blend"):
+        Task2Box(neighbour_blend=1.5)
+    with pytest.raises(ValueError, match="neighbour_holdout"):
+        Task2Box(neighbour_holdout=0.0)
