@@ -69,7 +69,7 @@ def fit(X, R, tr, va, **kw):
 
 def test_seen_rows_keep_their_own_boxes_and_novel_rows_get_neighbour_boxes():
     X, R, tr, va, _, existing, novel = setup()
-    plain = fit(X, R, tr, va)
+    plain = fit(X, R, tr, va, neighbours=False)
     m = fit(X, R, tr, va, neighbours=True)
     assert torch.equal(params(plain), torch.cat([p.detach().flatten() for k, p in m.net_.state_dict().items()
                                                  if p.is_floating_point() and not k.startswith(("anchors",
@@ -155,7 +155,7 @@ def test_save_load_keeps_the_neighbour_boxes(tmp_path):
     m.save(str(tmp_path / "m.pt"))
     m2 = Task2Box.load(str(tmp_path / "m.pt"))
     assert np.array_equal(m2.containment(X), m.containment(X))
-    off = fit(X, R, tr, va)
+    off = fit(X, R, tr, va, neighbours=False)
     off.save(str(tmp_path / "off.pt"))
     assert np.array_equal(Task2Box.load(str(tmp_path / "off.pt")).containment(X), off.containment(X))
 
@@ -179,3 +179,14 @@ def test_neighbour_option_errors_name_the_argument():
         Task2Box(neighbour_blend=1.5)
     with pytest.raises(ValueError, match="neighbour_holdout"):
         Task2Box(neighbour_holdout=0.0)
+
+
+def test_default_is_auto_and_keeps_the_fit_api():
+    import inspect
+
+    sig = inspect.signature(Task2Box.__init__)
+    assert sig.parameters["neighbours"].default == "auto"
+    assert (sig.parameters["neighbour_tau"].default, sig.parameters["neighbour_scale"].default,
+            sig.parameters["neighbour_blend"].default) == (0.05, 0.7, 0.7)
+    fit_sig = inspect.signature(Task2Box.fit)
+    assert list(fit_sig.parameters)[1:5] == ["X", "relations", "train_mask", "val_mask"]
