@@ -190,3 +190,25 @@ def test_default_is_auto_and_keeps_the_fit_api():
             sig.parameters["neighbour_blend"].default) == (0.05, 0.7, 0.7)
     fit_sig = inspect.signature(Task2Box.fit)
     assert list(fit_sig.parameters)[1:5] == ["X", "relations", "train_mask", "val_mask"]
+
+
+def test_auto_internal_fit_gets_the_same_members_restricted_to_the_seen_datasets(monkeypatch):
+    members, R = tree()
+    X, items = reps(members)
+    n = len(members)
+    existing, _ = split_novel(n, fraction=0.2, seed=0)
+    tr, va, _ = split_pairs(n, seed=0, datasets=existing)
+    mem = [items[sorted(m)] for m in members]
+    seen_calls = []
+    real = Task2Box._fit
+
+    def spy(self, X_, R_, tr_, va_=None, **kw):
+        seen_calls.append((X_.shape[0], kw.get("members")))
+        return real(self, X_, R_, tr_, va_, **kw)
+
+    monkeypatch.setattr(Task2Box, "_fit", spy)
+    Task2Box(box_dim=2, epochs=2, hidden=(8, 8, 8), progress=False).fit(X, R, tr, va, members=mem)
+    (n_outer, m_outer), (n_inner, m_inner) = seen_calls
+    assert n_outer == n and len(m_outer) == n
+    assert n_inner == existing.size and len(m_inner) == existing.size
+    assert all(np.array_equal(a, mem[i]) for a, i in zip(m_inner, existing))

@@ -613,7 +613,8 @@ class Task2Box:
             self.net_ = module.average
         use = bool(c["neighbours"])
         if c["neighbours"] == "auto":
-            use = self._choose_neighbours(X, R, tr, va)
+            use = self._choose_neighbours(X, R, tr, va, sizes=sizes,
+                                          members=None if members is None else [members[i] for i in seen])
         self.neighbours_ = use
         if use:
             self._attach_neighbours(X)
@@ -634,7 +635,7 @@ class Task2Box:
         net.eval()
         self.net_ = net
 
-    def _choose_neighbours(self, X, R, tr, va) -> bool:
+    def _choose_neighbours(self, X, R, tr, va, sizes=None, members=None) -> bool:
         """Whether novel datasets get :func:`neighbour_boxes` (True) or the encoder's own boxes (False), chosen
         by F1 on datasets held out inside ``fit`` (the novel protocol replayed on the seen datasets): a model
         with the same settings is fitted without them (``neighbour_holdout`` of the datasets of ``train_mask``,
@@ -652,7 +653,8 @@ class Task2Box:
             self.neighbour_f1_ = None
             return False
         sub = Task2Box(**{**c, "neighbours": True, "progress": False})
-        sub._fit(X, R, fit_mask, None if va is None else thr_mask)  # anchors: the kept datasets only
+        # anchors: the kept datasets only; same sizes / members inputs as the final fit
+        sub._fit(X, R, fit_mask, None if va is None else thr_mask, sizes=sizes, members=members)
         xt = torch.as_tensor(X, dtype=torch.float32, device=next(sub.net_.parameters()).device)
         sub.net_.eval()
         with torch.no_grad():
