@@ -212,3 +212,16 @@ def test_auto_internal_fit_gets_the_same_members_restricted_to_the_seen_datasets
     assert n_outer == n and len(m_outer) == n
     assert n_inner == existing.size and len(m_inner) == existing.size
     assert all(np.array_equal(a, mem[i]) for a, i in zip(m_inner, existing))
+
+
+def test_final_checkpoint_loads_as_the_model_that_scores(tmp_path):
+    X, R, tr, va, *_ = setup()
+    path = str(tmp_path / "ck.pt")
+    m = fit(X, R, tr, va, neighbours=True, ema=0.9)
+    m2 = Task2Box(box_dim=2, seed=0, epochs=8, hidden=(8, 8, 8), eval_every=2, progress=False, neighbours=True,
+                  ema=0.9).fit(X, R, tr, va, checkpoint=path)
+    assert np.array_equal(m.containment(X), m2.containment(X))
+    assert np.array_equal(Task2Box.load(path).containment(X), m.containment(X))
+    resumed = Task2Box(box_dim=2, seed=0, epochs=8, hidden=(8, 8, 8), eval_every=2, progress=False,
+                       neighbours=True, ema=0.9).fit(X, R, tr, va, resume=path)
+    assert np.array_equal(resumed.containment(X), m.containment(X))

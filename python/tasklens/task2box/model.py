@@ -618,6 +618,10 @@ class Task2Box:
         self.neighbours_ = use
         if use:
             self._attach_neighbours(X)
+            if checkpoint is not None:  # the final checkpoint loads as the model that scores (with its anchors)
+                data = load_checkpoint(checkpoint)
+                data["neighbour_anchors"] = torch.as_tensor(X, dtype=torch.float32)
+                save_checkpoint(checkpoint, data)
         return self
 
     def _attach_neighbours(self, X):
@@ -745,6 +749,8 @@ class Task2Box:
             state = {k[len("average."):]: v for k, v in state.items() if k.startswith("average.")}
         model.net_.load_state_dict(state)
         model.net_.eval()
+        if data.get("neighbour_anchors") is not None:  # final checkpoint of a fit that uses neighbour boxes
+            model._attach_neighbours(data["neighbour_anchors"].numpy())
         model.history_ = data.get("history")
         model.extra_ = data.get("extra", {})
         return model
