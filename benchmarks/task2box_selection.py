@@ -9,6 +9,9 @@ thresholds and the antisymmetry rule chosen on the selection-validation pairs, e
 
     python benchmarks/task2box_selection.py --data ../shared/data/taxonomy --seeds 0 1 2 \\
         --configs '{}' '{"geometric": false}' '{"mixtures": 0.5}'
+
+``--hierarchy2`` builds the same selection split on the second hierarchy of ``task2box_hierarchy2.py`` (its
+benchmark novel datasets and their pairs dropped first, as here) instead of the taxonomy.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ def selection_split(n: int, levels, seed: int):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True, help="taxonomy folder (species.csv, species_text_embeddings.npy)")
+    ap.add_argument("--data", help="taxonomy folder (species.csv, species_text_embeddings.npy)")
+    ap.add_argument("--hierarchy2", action="store_true",
+                    help="use the Fashion-MNIST + digits hierarchy of task2box_hierarchy2.py instead")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--rep", default="mu", choices=["mu", "musigma"])
     ap.add_argument("--box-dim", type=int, default=5)
@@ -47,16 +52,25 @@ def main(argv=None) -> int:
     ap.add_argument("--configs", nargs="+", default=["{}"],
                     help='Task2Box keyword arguments as JSON; "members": true fits with members= (species embeddings)')
     args = ap.parse_args(argv)
-    table, emb = load_taxonomy(args.data)
-    taxa = relations_from_taxonomy(table)
-    R, n = taxa.relations, len(taxa)
-    X = base_representations(emb, taxa.members, variance=args.rep == "musigma")
+    if args.hierarchy2:
+        from task2box_hierarchy2 import build_datasets, item_embeddings
+
+        emb, item_class = item_embeddings()
+        _, member_sets, levels, R = build_datasets(item_class)
+    elif args.data is None:
+        ap.error("--data is required (or --hierarchy2)")
+    else:
+        table, emb = load_taxonomy(args.data)
+        taxa = relations_from_taxonomy(table)
+        R, member_sets, levels = taxa.relations, taxa.members, taxa.levels
+    n = R.shape[0]
+    X = base_representations(emb, member_sets, variance=args.rep == "musigma")
     for cfg in args.configs:
         kw = json.loads(cfg)
-        fit_kw = {"members": [emb[m] for m in taxa.members]} if kw.pop("members", False) else {}
+        fit_kw = {"members": [emb[m] for m in member_sets]} if kw.pop("members", False) else {}
         rows = []
         for seed in args.seeds:
-            existing, novel = selection_split(n, taxa.levels, seed)
+            existing, novel = selection_split(n, levels, seed)
             tr, va, te = split_pairs(n, seed=seed, datasets=existing)
             t = time.perf_counter()
             model = Task2Box(**{"box_dim": args.box_dim, "seed": seed, "epochs": args.epochs, "progress": False,
