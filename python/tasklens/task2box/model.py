@@ -286,8 +286,11 @@ class Task2Box:
         time; see :meth:`_choose_neighbours`; the choice is in ``neighbours_``). Chosen on the selection split of
         ``benchmarks/task2box_selection.py`` (taxonomy, 5-D, [mu], 5 seeds; ``benchmarks/RESULTS.md``): novel
         F1 0.261 -> 0.400 (True and "auto" alike; existing pairs unchanged, 0.500), with
-        ``neighbour_tau=0.05, neighbour_scale=0.7, neighbour_blend=0.7`` chosen there too. Embedding a novel row costs O(N_seen d) (its similarities to the seen
-        datasets) instead of O(d h).
+        ``neighbour_tau=0.05, neighbour_scale=0.7, neighbour_blend=0.7`` chosen there too. On the second
+        hierarchy (``benchmarks/task2box_hierarchy2.py``) the neighbour boxes lose, and "auto" keeps ``f(e)``
+        on most but not all runs. Embedding a novel row costs O(N_seen d) (its similarities to the seen
+        datasets) instead of O(d h). The final checkpoint of ``fit(checkpoint=...)`` holds the anchors, so
+        :meth:`load` returns the model that scores.
     device : torch device for training.
     torch_threads : torch intra-op threads while fitting and embedding (default 1: the network is
         small and one thread avoids oversubscription; None keeps torch's setting).
