@@ -75,7 +75,11 @@ class CDLM(Estimator):
     lr_phi, momentum : SGD for phi; lr_theta : Adam for theta and the classifier.
     width, latent : trunk width w (channels w, 2w, 4w) and dimension of mu, sigma, h.
     joint_classifier : let the classifier's loss on generated source images reach theta and phi.
-    consistency_to_encoder : let L_c (Eq. 11) reach phi as well as theta (see the module docstring).
+    consistency_to_encoder : let L_c (Eq. 11) reach phi as well as theta (default False: Eq. 12 literally).
+    adv_weight : weight of L_adv (sum of the two domain means of Eq. 10) in phi's objective; 0.5 makes it the
+        mean over all 2 x batch domain predictions, DANN's weighting.
+    entropy_weight : weight of the mean prediction entropy of C on the translated target images x~_ts
+        (0: off; see the module docstring).
     clip : gradient-norm clip of the phi update (as DANN's).
     n_classes : number of classes (default: max source label + 1).
     device : "auto" (CUDA when present), "cpu", "cuda", ... ; progress : tqdm bar (None: when stderr is a TTY).
@@ -85,15 +89,16 @@ class CDLM(Estimator):
 
     def __init__(self, *, seed=0, epochs=10, batch_size=64, gamma1=1.0, gamma2=0.1, lambda1=1e-4,
                  lambda2=1e-4, beta1=0.1, beta2=0.01, lr_phi=0.01, momentum=0.9, lr_theta=1e-3, width=64,
-                 latent=64, joint_classifier=True, consistency_to_encoder=True, clip=5.0, n_classes=None,
-                 device="auto", progress=None):
+                 latent=64, joint_classifier=True, consistency_to_encoder=False, adv_weight=0.5,
+                 entropy_weight=0.0, clip=5.0, n_classes=None, device="auto", progress=None):
         super().__init__(seed=seed, epochs=epochs, batch_size=batch_size, width=width, latent=latent,
                          device=device, progress=progress)
         self.config.update(gamma1=float(gamma1), gamma2=float(gamma2), lambda1=float(lambda1),
                            lambda2=float(lambda2), beta1=float(beta1), beta2=float(beta2),
                            lr_phi=float(lr_phi), momentum=float(momentum), lr_theta=float(lr_theta),
                            joint_classifier=bool(joint_classifier),
-                           consistency_to_encoder=bool(consistency_to_encoder), clip=float(clip),
+                           consistency_to_encoder=bool(consistency_to_encoder),
+                           adv_weight=float(adv_weight), entropy_weight=float(entropy_weight), clip=float(clip),
                            n_classes=None if n_classes is None else int(n_classes))
 
     def _build(self):
@@ -137,15 +142,20 @@ class CDLM(Estimator):
                                       generation_code(h_t, eps[3], g1, g2)]))
         x_st, x_ts, x_s_gen, x_ts_gen = out[:n], out[n:2 * n], out[2 * n:3 * n], out[3 * n:]
         d = self.disc(grad_reverse(h, lambd))[:, 0]
-        gen_for_clf = x_s_gen if cfg["joint_classifier"] else x_s_gen.detach()
-        logits = self._classify(torch.cat([xs, gen_for_clf]))
+        joint = cfg["joint_classifier"]
+        gen_s, gen_t = (x_s_gen, x_ts_gen) if joint else (x_s_gen.detach(), x_ts_gen.detach())
+        # one batch [x_s; x~_s; x~_ts] through C: the unlabelled x~_ts share its batch statistics (the images
+        # it classifies at test time); only the first 2n are labelled
+        logits = self._classify(torch.cat([xs, gen_s, gen_t]))
+        lt = logits[2 * n:]
         return {
             "rec": reconstruction(x_st, xs),
             "kl": kl_transfer(mu_s, sg_s, h_t, mu_t, sg_t, h_s, g1, g2),
             "adv": adversarial(d[:n], d[n:]),
             "cs": consistency(x_st, x_s_gen),
             "ct": consistency(x_ts, x_ts_gen),
-            "cls": F.cross_entropy(logits, torch.cat([ys, ys])),
+            "cls": F.cross_entropy(logits[:2 * n], torch.cat([ys, ys])),
+            "ent": -(torch.softmax(lt, 1) * torch.log_softmax(lt, 1)).sum(1).mean(),
         }
 
     def fit(self, source_x, source_y, target_x):
@@ -156,18 +166,19 @@ class CDLM(Estimator):
         k = self.config["n_classes"] or int(ys_all.max()) + 1
         self._setup(xs_all.shape[1], xs_all.shape[2], k)
         cfg, dev = self.config, self.device
-        phi = list(self.encoder.parameters()) + list(self.disc.parameters())
+        phi = list(self.encoder.parameters())
+        xi = list(self.disc.parameters())
         theta = list(self.decoder.parameters())
         clf = list(self.clf_features.parameters()) + list(self.clf_head.parameters())
         opt_phi = torch.optim.SGD(phi, lr=cfg["lr_phi"], momentum=cfg["momentum"])
-        opt_theta = torch.optim.Adam(theta + clf, lr=cfg["lr_theta"], betas=(0.5, 0.999))
+        opt_theta = torch.optim.Adam(theta + clf + xi, lr=cfg["lr_theta"], betas=(0.5, 0.999))
         gen = self._generator()
         bs = min(cfg["batch_size"], xs_all.shape[0])
         steps_per_epoch = math.ceil(xs_all.shape[0] / cfg["batch_size"])
         total = cfg["epochs"] * steps_per_epoch
         src, tgt = Batches(xs_all.shape[0], bs, gen), Batches(xt_all.shape[0], bs, gen)
         b1, b2, l1, l2 = cfg["beta1"], cfg["beta2"], cfg["lambda1"], cfg["lambda2"]
-        joint = cfg["joint_classifier"]
+        joint, w_adv, w_ent = cfg["joint_classifier"], cfg["adv_weight"], cfg["entropy_weight"]
         self.history_ = []
         bar = self._bar(total, "CDLM")
         step = 0
@@ -184,13 +195,15 @@ class CDLM(Estimator):
                     eps = torch.randn((4, bs, cfg["latent"]), generator=gen).to(dev)
                     L = self.losses(xs, ys, xt, eps, dann_lambda(p))
                     l_c = b1 * L["cs"] + b2 * L["ct"]
-                    loss_phi = (L["adv"] + l1 * L["kl"] + l2 * L["rec"] + (l_c if cfg["consistency_to_encoder"]
-                                                                          else 0.0) + (L["cls"] if joint else 0.0))
-                    loss_theta = L["rec"] + l_c + (L["cls"] if joint else 0.0)
+                    l_sup = L["cls"] + w_ent * L["ent"]
+                    loss_phi = (w_adv * L["adv"] + l1 * L["kl"] + l2 * L["rec"]
+                                + (l_c if cfg["consistency_to_encoder"] else 0.0) + (l_sup if joint else 0.0))
+                    loss_theta = L["rec"] + l_c + (l_sup if joint else 0.0)
                     g_phi = torch.autograd.grad(loss_phi, phi, retain_graph=True, allow_unused=True)
                     g_rest = torch.autograd.grad(loss_theta, theta, retain_graph=True, allow_unused=True)
-                    g_clf = torch.autograd.grad(L["cls"], clf, allow_unused=True)
-                    for ps, gs in ((phi, g_phi), (theta, g_rest), (clf, g_clf)):
+                    g_xi = torch.autograd.grad(L["adv"], xi, retain_graph=True, allow_unused=True)
+                    g_clf = torch.autograd.grad(l_sup, clf, allow_unused=True)
+                    for ps, gs in ((phi, g_phi), (theta, g_rest), (xi, g_xi), (clf, g_clf)):
                         for prm, gr in zip(ps, gs):
                             prm.grad = gr
                     torch.nn.utils.clip_grad_norm_(phi, cfg["clip"])
@@ -206,8 +219,7 @@ class CDLM(Estimator):
                 i = src.next()
                 xs = xs_all[i].to(dev)
                 _, _, h = self.encoder(torch.cat([xs, xt_all[tgt.next()].to(dev)]))
-                eps = torch.randn((bs, cfg["latent"]), generator=gen).to(dev)
-                self._classify(torch.cat([xs, self.decoder(generation_code(h[:bs], eps, cfg["gamma1"],
-                                                                             cfg["gamma2"]))]))
+                eps = torch.randn((2 * bs, cfg["latent"]), generator=gen).to(dev)
+                self._classify(torch.cat([xs, self.decoder(generation_code(h, eps, cfg["gamma1"], cfg["gamma2"]))]))
 
             return self._finish(bar, forward_batch, min(total, self.calibration_batches))
