@@ -40,8 +40,9 @@ classifies x~. C is trained on labelled source images: the real x_s and their ge
 labels), since it has to classify generated images at test time. C never sees the x^_st reconstructions.
 Each step puts the translated target images x~_ts = D(gamma1 h_t + gamma2 eps) through C in the same batch as
 [x_s; x~_s] (no label, no loss by default): C's BatchNorm statistics then cover the images it classifies at
-test time. With ``joint_classifier`` the gradient through those batch statistics also reaches theta and phi. Eq. 12 has no supervised term. With the default ``joint_classifier=True`` the classifier's loss
-on x~_s also reaches theta and phi, and that is what makes h carry the class. The paper's text does not say
+test time. With ``joint_classifier`` the gradient through those batch statistics also reaches theta and
+phi. Eq. 12 has no supervised term. With the default ``joint_classifier=True`` the classifier's loss on x~_s
+also reaches theta and phi, and that is what makes h carry the class. The paper's text does not say
 how its encoder becomes class-discriminative. With ``joint_classifier=False`` C learns on detached images.
 ``transform`` returns h; ``translate`` returns x~_ts. At the end of ``fit`` the BatchNorm statistics of
 encoder and classifier are recomputed with frozen weights over training batches of the same kind as the
