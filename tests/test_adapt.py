@@ -133,8 +133,12 @@ def test_cdlm_step_losses_are_the_terms_of_eq_9_to_11():
         mu, sg, h = m.encoder(torch.cat([Xs, Xt]))
         x_st = m.decoder(mu[:8] + sg[:8] * h[8:])                  # Eq. 1 with eps = 0, gamma1 = 1
         x_s_gen = m.decoder(h[:8])                                 # Eq. 6
+        logits_t = m._classify(m.decoder(h[8:])).double().numpy()  # C on x~_ts (test mode, eps = 0)
     assert np.isclose(float(terms["rec"]), float(L.reconstruction(x_st, Xs)), rtol=1e-5)
     assert np.isclose(float(terms["cs"]), float(((x_st - x_s_gen) ** 2).sum() / 8), rtol=1e-5)
+    p_t = np.exp(logits_t - logits_t.max(1, keepdims=True))
+    p_t /= p_t.sum(1, keepdims=True)
+    assert np.isclose(float(terms["ent"]), -(p_t * np.log(p_t)).sum(1).mean(), rtol=1e-4)
     assert set(terms) == {"rec", "kl", "adv", "cs", "ct", "cls", "ent"}
 
 
