@@ -14,6 +14,7 @@ from .._dispatch import backend_of, cast, to_host
 from .._validation import check_array, check_choice, check_int, check_positive, check_scalar, describe, is_torch
 from .._validation import check_devices
 from .episodes import holdout_score_masks, holdout_split, member_items, mixture_targets, subset_datasets
+from .closure import closure_targets
 from .checkpoint import load_checkpoint, save_checkpoint, snapshot
 from .losses import BoxGeometry, center_loss, regularization, relation_loss, relation_loss_pairs, size_order_loss
 from .train import run_training, torch_threads
@@ -322,7 +323,7 @@ class Task2Box:
                  mixture_weight: float = 1.0, geometric: bool = True, ema: float = 0.95,
                  member_subsets: float = 0.5, neighbours="auto",
                  neighbour_tau: float = 0.05, neighbour_scale: float = 0.7, neighbour_blend: float = 0.7,
-                 neighbour_holdout: float = 0.1):
+                 neighbour_holdout: float = 0.1, closure: bool = False):
         box_dim = check_int(box_dim, "box_dim", min=1)
         seed = check_int(seed, "seed", min=0)
         epochs = check_int(epochs, "epochs", min=1)
@@ -364,7 +365,7 @@ class Task2Box:
                            member_subsets=float(member_subsets),
                            neighbours=neighbours, neighbour_tau=float(neighbour_tau),
                            neighbour_scale=float(neighbour_scale), neighbour_blend=float(neighbour_blend),
-                           neighbour_holdout=float(neighbour_holdout))
+                           neighbour_holdout=float(neighbour_holdout), closure=closure)
         self.net_ = None
         self.in_dim_ = None
         self.history_ = None
@@ -469,10 +470,17 @@ class Task2Box:
             scale = X.std(0) if c.get("standardize", "feature") == "feature" else np.full(X.shape[1], X.std())
             net.x_scale.copy_(torch.as_tensor(scale + 1e-8 * max(X.std(), 1e-30)))
         Xt = torch.as_tensor(X, dtype=torch.float32, device=dev)
-        Rt = torch.as_tensor(R, dtype=torch.float32, device=dev)
-        w_neg, w_pos = class_weights(R[tr] > 0.5, c["pos_weight"])
-        W = torch.as_tensor(np.where(tr, np.where(R > 0.5, w_pos, w_neg), 0.0), dtype=torch.float32, device=dev)
-        pos_i, pos_j = (torch.as_tensor(a, device=dev) for a in np.nonzero(tr & (R > 0)))
+        tr_given, R_fit = tr, R
+        if c.get("closure"):
+            # the pairs the training labels imply (transitivity) become training targets too; validation
+            # pairs stay out, so early stopping and thresholds are measured on pairs never trained
+            tr, R_fit = closure_targets(R, tr, keep_out=va, negatives=c["closure"] != "positive")
+        Rt = torch.as_tensor(R_fit, dtype=torch.float32, device=dev)
+        w_neg, w_pos = class_weights(R_fit[tr] > 0.5, c["pos_weight"])
+        W = torch.as_tensor(np.where(tr, np.where(R_fit > 0.5, w_pos, w_neg), 0.0), dtype=torch.float32, device=dev)
+        # L_D (centre distance) and the augmentations use the given positive pairs only: pulling the centres of
+        # every implied (distant) ancestor together lowered the taxonomy's selection F1 (benchmarks/RESULTS.md)
+        pos_i, pos_j = (torch.as_tensor(a, device=dev) for a in np.nonzero(tr_given & (R > 0)))
         tr_i, tr_j = (torch.as_tensor(a, device=dev) for a in np.nonzero(tr))
         size_t = None
         if sizes is not None and c["size_weight"] > 0:
@@ -532,11 +540,11 @@ class Task2Box:
                 w = torch.rand(n_mix, 1, generator=gen, dtype=torch.float64).numpy()
                 i, j = pos_i.cpu()[pick].numpy(), pos_j.cpu()[pick].numpy()
                 xs.append(w * X[i] + (1 - w) * X[j])
-                targets.append(mixture_targets(R, tr, i, j))
+                targets.append(mixture_targets(R_fit, tr, i, j))
             if n_sub:
                 pick = torch.randint(pool[0].shape[0], (n_sub,), generator=gen).numpy()
                 xs.append(pool[0][pick])
-                targets.append(mixture_targets(R, tr, pool[1][pick], pool[2][pick]))
+                targets.append(mixture_targets(R_fit, tr, pool[1][pick], pool[2][pick]))
             xm = torch.as_tensor(np.concatenate(xs), dtype=torch.float32, device=dev)
             t_out, k_out, t_in, k_in = (np.concatenate(parts) for parts in zip(*targets))
             wt = [torch.as_tensor(np.where(k, np.where(t > 0.5, w_pos, w_neg), 0.0), dtype=torch.float32,
@@ -616,7 +624,7 @@ class Task2Box:
             self.net_ = module.average
         use = bool(c["neighbours"])
         if c["neighbours"] == "auto":
-            use = self._choose_neighbours(X, R, tr, va, sizes=sizes,
+            use = self._choose_neighbours(X, R, tr_given, va, sizes=sizes,
                                           members=None if members is None else [members[i] for i in seen])
         self.neighbours_ = use
         if use:

@@ -1,0 +1,118 @@
+"""Diagnostics on the Task2Box selection split (issue 14): one fit per seed and setting, several readings.
+
+Per seed and setting (``task2box_selection.py``'s split; nothing of the benchmark's test pairs or novel datasets is
+read), the model is fitted once with ``neighbours=False`` and reports: F1 on the selection-test pairs (existing), on
+the training pairs (fit) at the validation threshold, the epoch kept by early stopping, and selection-novel F1 for
+several placements of the novel rows, all computed from the same fitted boxes:
+
+* ``own``: the encoder's boxes f(e);
+* ``raw``: :func:`tasklens.task2box.neighbour_boxes` with the similarity of the raw rows (the model's kernel);
+* ``std``: the same kernel on the standardised rows (the network's input);
+* ``fstd``: the same kernel on the rows standardised feature by feature (mean and standard deviation of the seen
+  rows), whatever the network's ``standardize``.
+
+    python benchmarks/task2box_diagnose.py --hierarchy2 --rep musigma --seeds 0 1 2 3 4 --configs '{}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+sys.path.insert(0, HERE)
+
+from task2box_selection import selection_split  # noqa: E402
+from task2box_taxonomy import evaluate  # noqa: E402
+from tasklens.task2box import (Task2Box, base_representations, load_taxonomy, novel_mask,  # noqa: E402
+                               relations_from_taxonomy, split_pairs)
+from tasklens.task2box.evaluate import evaluate_hierarchy  # noqa: E402
+from tasklens.task2box.model import neighbour_boxes  # noqa: E402
+
+
+def placements(model, X, seen):
+    """Score matrices (N, N) for the placements of the module docstring."""
+    import torch
+
+    net = model.net_
+    net.eval()
+    xt = torch.as_tensor(X, dtype=torch.float32)
+    with torch.no_grad():
+        z = (xt - net.x_mean) / net.x_scale
+        lo, hi = net._boxes(z)
+        out = {"own": model._scores(lo, hi, lo, hi)}
+        novel = np.ones(X.shape[0], dtype=bool)
+        novel[seen] = False
+        nv = torch.as_tensor(np.flatnonzero(novel))
+        sv = torch.as_tensor(seen)
+        c = model.config
+        sd = torch.as_tensor(X[seen].std(0) + 1e-12, dtype=torch.float32)
+        f = (xt - torch.as_tensor(X[seen].mean(0), dtype=torch.float32)) / sd
+        zero = torch.zeros_like(net.x_mean)
+        for name, x, mean in (("raw", xt, net.x_mean), ("std", z, zero), ("fstd", f, zero)):
+            lo_n, hi_n = neighbour_boxes(x[nv], x[sv], mean, lo[sv], hi[sv], lo[nv], hi[nv],
+                                         c["neighbour_tau"], c["neighbour_scale"], c["neighbour_blend"])
+            l2, h2 = lo.index_copy(0, nv, lo_n), hi.index_copy(0, nv, hi_n)
+            out[name] = model._scores(l2, h2, l2, h2)
+    return {k: v.numpy().astype(np.float64) for k, v in out.items()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", help="taxonomy folder")
+    ap.add_argument("--hierarchy2", action="store_true")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--rep", default="mu", choices=["mu", "musigma"])
+    ap.add_argument("--epochs", type=int, default=300)
+    ap.add_argument("--configs", nargs="+", default=["{}"])
+    args = ap.parse_args(argv)
+    if args.hierarchy2:
+        from task2box_hierarchy2 import build_datasets, item_embeddings
+
+        emb, item_class = item_embeddings()
+        _, member_sets, levels, R = build_datasets(item_class)
+    else:
+        table, emb = load_taxonomy(args.data)
+        taxa = relations_from_taxonomy(table)
+        R, member_sets, levels = taxa.relations, taxa.members, taxa.levels
+    n = R.shape[0]
+    X = base_representations(emb, member_sets, variance=args.rep == "musigma")
+    for cfg in args.configs:
+        kw = json.loads(cfg)
+        rows = []
+        for seed in args.seeds:
+            existing, novel = selection_split(n, levels, seed)
+            tr, va, te = split_pairs(n, seed=seed, datasets=existing)
+            nm = novel_mask(n, existing, novel)
+            t = time.perf_counter()
+            model = Task2Box(**{"box_dim": 5, "seed": seed, "epochs": args.epochs, "progress": False,
+                                "standardize": "feature" if args.rep == "mu" else "global",
+                                **kw, "neighbours": False})
+            model.fit(X, R, tr, va)
+            secs = time.perf_counter() - t
+            S = placements(model, X, model.seen_)
+            res = evaluate(R, S["own"], va, te, nm)
+            fit_f1 = evaluate_hierarchy(R, S["own"], va, tr, antisymmetric=res["antisymmetric"])["f1"]
+            nov = {k: evaluate(R, s, va, te, nm)["novel"] for k, s in S.items()}
+            row = [res["existing"], fit_f1, res["val"], nov["own"], nov["raw"], nov["std"], secs,
+                   model.history_.get("best_epoch", -1), nov["fstd"]]
+            rows.append(row)
+            print(f"{cfg} seed {seed}: existing {row[0]:.3f} train {row[1]:.3f} val {row[2]:.3f} | novel own "
+                  f"{row[3]:.3f} raw {row[4]:.3f} std {row[5]:.3f} fstd {row[8]:.3f} | best epoch {row[7]} ({secs:.1f} s)",
+                  flush=True)
+        a = np.array(rows)
+        m, s = a.mean(0), a.std(0)
+        print(f"{cfg} MEAN seeds {args.seeds}: existing {m[0]:.3f} ± {s[0]:.3f} train {m[1]:.3f} val {m[2]:.3f} | "
+              f"novel own {m[3]:.3f} ± {s[3]:.3f} raw {m[4]:.3f} ± {s[4]:.3f} std {m[5]:.3f} ± {s[5]:.3f} fstd {m[8]:.3f} ± {s[8]:.3f} | "
+              f"{m[6]:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

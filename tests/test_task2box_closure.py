@@ -1,0 +1,107 @@
+"""Task2Box issue 14: training targets implied by transitivity (``closure=``, ``tasklens.task2box.closure``).
+References are brute-force chain searches over the known pairs (not the matrix formula of the module); leak tests
+corrupt every label outside the training pairs."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasklens.task2box import novel_mask, split_novel, split_pairs
+from tasklens.task2box.closure import closure_targets, implied_relations
+
+from test_task2box_episodes import tree
+
+
+def brute_force(pos, neg):
+    """Positive: a chain of known positives i ⊂ ... ⊂ j (breadth-first). Negative (k, m): a known negative i ⊄ j
+    with (i == k or i ⊂* k) and (j == m or m ⊂* j)."""
+    n = pos.shape[0]
+    reach = np.zeros((n, n), dtype=bool)
+    for s in range(n):
+        todo, seen = [s], set()
+        while todo:
+            a = todo.pop()
+            for b in np.flatnonzero(pos[a]):
+                if b not in seen:
+                    seen.add(b)
+                    todo.append(b)
+        for b in seen:
+            if b != s:
+                reach[s, b] = True
+    up = reach | np.eye(n, dtype=bool)
+    negs = np.zeros((n, n), dtype=bool)
+    for i, j in zip(*np.nonzero(neg)):
+        for k, m in itertools.product(np.flatnonzero(up[i]), np.flatnonzero(up[:, j])):
+            if k != m:
+                negs[k, m] = True
+    both = reach & negs
+    return reach & ~both, negs & ~both
+
+
+def test_chain_and_negative_propagation_by_hand():
+    # 0 ⊂ 1 ⊂ 2 ⊂ 3 known; 4 ⊄ 3 known; 0 ⊄ 5 known
+    n = 6
+    pos = np.zeros((n, n), dtype=bool)
+    neg = np.zeros((n, n), dtype=bool)
+    pos[0, 1] = pos[1, 2] = pos[2, 3] = True
+    neg[4, 3] = neg[0, 5] = True
+    P, Q = implied_relations(pos, neg)
+    assert {tuple(p) for p in np.argwhere(P)} == {(0, 1), (1, 2), (2, 3), (0, 2), (1, 3), (0, 3)}
+    # 4 ⊄ 3 and 0, 1, 2 ⊂ 3  ->  4 ⊄ 0, 1, 2;  0 ⊄ 5 and 0 ⊂ 1, 2, 3  ->  1, 2, 3 ⊄ 5
+    assert {tuple(q) for q in np.argwhere(Q)} == {(4, 3), (4, 0), (4, 1), (4, 2), (0, 5), (1, 5), (2, 5),
+                                                 (3, 5)}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 9), st.integers(0, 10 ** 6), st.floats(0.0, 0.4), st.floats(0.0, 0.4))
+def test_implied_relations_match_a_brute_force_chain_search(n, seed, p_pos, p_neg):
+    rng = np.random.default_rng(seed)
+    pos = rng.random((n, n)) < p_pos
+    neg = (rng.random((n, n)) < p_neg) & ~pos
+    np.fill_diagonal(pos, False)
+    np.fill_diagonal(neg, False)
+    P, Q = implied_relations(pos, neg)
+    rP, rQ = brute_force(pos, neg)
+    assert np.array_equal(P, rP) and np.array_equal(Q, rQ)
+
+
+def test_implied_labels_of_a_true_hierarchy_are_all_correct_and_many():
+    members, R = tree()
+    n = len(members)
+    tr, va, te = split_pairs(n, seed=0)
+    mask, T = closure_targets(R, tr, keep_out=va)
+    added = mask & ~tr
+    assert added.any() and not (added & va).any() and (mask & tr).sum() == tr.sum()
+    assert np.array_equal(T[added] > 0.5, R[added] > 0.5)  # deduction never contradicts the true relations
+    assert np.array_equal(T[tr], R[tr])
+    assert (added & te).sum() > 0.3 * te.sum()  # most test pairs of a tree follow from 80 % of its pairs
+
+
+def test_only_training_labels_are_read_and_unseen_datasets_get_nothing():
+    members, R = tree()
+    n = len(members)
+    existing, novel = split_novel(n, fraction=0.2, seed=0)
+    tr, va, te = split_pairs(n, seed=0, datasets=existing)
+    a = closure_targets(R, tr, keep_out=va)
+    R2 = R.copy()
+    R2[~tr] = 1 - R2[~tr]  # every label outside the training pairs flipped
+    b = closure_targets(R2, tr, keep_out=va)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    nm = novel_mask(n, existing, novel)
+    assert not (a[0] & nm).any()
+
+
+def test_inconsistent_labels_are_left_out():
+    pos = np.zeros((3, 3), dtype=bool)
+    neg = np.zeros((3, 3), dtype=bool)
+    pos[0, 1] = pos[1, 2] = True
+    neg[0, 2] = True  # contradicts 0 ⊂ 1 ⊂ 2
+    P, Q = implied_relations(pos, neg)
+    assert not P[0, 2] and not Q[0, 2]
+    with pytest.raises(ValueError, match="positive / negative"):
+        implied_relations(pos, neg[:2])
