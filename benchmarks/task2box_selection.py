@@ -79,8 +79,10 @@ def main(argv=None) -> int:
             secs = time.perf_counter() - t
             res = evaluate(R, model.containment(X), va, te, novel_mask(n, existing, novel))
             rows.append((res["existing"], res["novel"], res["val"], secs))
+            f1 = getattr(model, "neighbour_f1_", None)
+            check = "" if f1 is None else f", check {f1[0]:.3f} / {f1[1]:.3f}"
             print(f"{cfg} seed {seed}: existing {res['existing']:.3f} novel {res['novel']:.3f} val {res['val']:.3f}"
-                  f" ({secs:.1f} s)", flush=True)
+                  f" neighbours {getattr(model, 'neighbours_', None)}{check} ({secs:.1f} s)", flush=True)
         a = np.array(rows)
         print(f"{cfg} mean over seeds {args.seeds}: existing {a[:, 0].mean():.3f} ± {a[:, 0].std():.3f}, "
               f"novel {a[:, 1].mean():.3f} ± {a[:, 1].std():.3f}, val {a[:, 2].mean():.3f}, {a[:, 3].mean():.1f} s",

@@ -105,3 +105,61 @@ def test_inconsistent_labels_are_left_out():
     assert not P[0, 2] and not Q[0, 2]
     with pytest.raises(ValueError, match="positive / negative"):
         implied_relations(pos, neg[:2])
+
+
+def test_negatives_false_adds_implied_positives_only():
+    # chain 0 ⊂ 1 ⊂ 2 and 3 ⊄ 2 known; 0 ⊂ 2 and 3 ⊄ 0, 1 implied
+    R = np.zeros((4, 4))
+    R[0, 1] = R[1, 2] = R[0, 2] = 1
+    tr = np.zeros((4, 4), dtype=bool)
+    tr[0, 1] = tr[1, 2] = tr[3, 2] = True
+    full, T_full = closure_targets(R, tr)
+    pos_only, T = closure_targets(R, tr, negatives=False)
+    assert {tuple(p) for p in np.argwhere(pos_only & ~tr)} == {(0, 2)} and T[0, 2] == 1
+    assert {tuple(p) for p in np.argwhere(full & ~tr)} == {(0, 2), (3, 0), (3, 1)}
+    assert T_full[3, 0] == 0 and T_full[3, 1] == 0
+    keep = np.zeros((4, 4), dtype=bool)
+    keep[3, 1] = True
+    assert not closure_targets(R, tr, keep_out=keep)[0][3, 1]
+
+
+# --------------------------------------------------------------------------- Task2Box(closure=True)
+torch = pytest.importorskip("torch")
+from tasklens.task2box import Task2Box  # noqa: E402
+
+
+def small(**kw):
+    return Task2Box(**{"box_dim": 2, "seed": 0, "epochs": 8, "hidden": (8, 8, 8), "eval_every": 2,
+                       "progress": False, "neighbours": False, **kw})
+
+
+def test_closure_fit_reads_only_training_labels_and_is_deterministic():
+    members, R = tree()
+    X = np.random.default_rng(0).normal(size=(len(members), 5))
+    n = len(members)
+    existing, novel = split_novel(n, fraction=0.2, seed=0)
+    tr, va, te = split_pairs(n, seed=0, datasets=existing)
+    a = small(closure=True).fit(X, R, tr, va)
+    R2 = R.copy()
+    R2[te | novel_mask(n, existing, novel)] = 1 - R2[te | novel_mask(n, existing, novel)]
+    b = small(closure=True).fit(X, R2, tr, va)
+    assert np.array_equal(a.containment(X), b.containment(X))
+    off = small().fit(X, R, tr, va)
+    assert not np.array_equal(a.containment(X), off.containment(X))  # the implied pairs do train
+
+
+def test_closure_trains_the_implied_pairs_like_given_ones(monkeypatch):
+    """Fitting with ``closure=True`` equals fitting without it on ``train_mask`` extended by the implied pairs
+    (targets = their implied labels), except that L_D keeps the given positive pairs."""
+    import tasklens.task2box.model as model_module
+
+    members, R = tree()
+    X = np.random.default_rng(1).normal(size=(len(members), 5))
+    tr, va, _ = split_pairs(len(members), seed=0)
+    mask, T = closure_targets(R, tr, keep_out=va)
+    a = small(closure=True, lam=0.0).fit(X, R, tr, va)
+    R_ext = np.where(mask, T, R)
+    b = small(lam=0.0).fit(X, R_ext, mask, va)
+    assert np.allclose(a.containment(X), b.containment(X), atol=1e-6)
+    with pytest.raises(TypeError, match="closure"):
+        Task2Box(closure="yes")

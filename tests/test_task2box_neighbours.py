@@ -225,3 +225,36 @@ def test_final_checkpoint_loads_as_the_model_that_scores(tmp_path):
     resumed = Task2Box(box_dim=2, seed=0, epochs=8, hidden=(8, 8, 8), eval_every=2, progress=False,
                        neighbours=True, ema=0.9).fit(X, R, tr, va, resume=path)
     assert np.array_equal(resumed.containment(X), m.containment(X))
+
+
+def test_input_kernel_uses_the_standardised_rows():
+    """``neighbour_kernel="input"``: the cosine of ``(x - e_o) / x_scale`` (float64 reference); with one global
+    scale (``standardize="global"``) it is the raw kernel again (a cosine ignores a common factor)."""
+    X, R, tr, va, _, existing, novel = setup()
+    X = X * np.linspace(0.1, 10.0, X.shape[1])  # features on very different scales
+    plain = fit(X, R, tr, va, neighbours=False)
+    m = fit(X, R, tr, va, neighbours=True, neighbour_kernel="input")
+    lo0, hi0 = plain.embed(X)
+    lo, hi = m.embed(X)
+    xs = X.astype(np.float32).astype(np.float64)
+    e_o = m.net_.x_mean.double().numpy()
+    sd = m.net_.x_scale.double().numpy()
+    rlo, rhi = reference_boxes(xs[novel] / sd, xs[existing] / sd, e_o / sd, lo0[existing], hi0[existing],
+                               lo0[novel], hi0[novel], 0.05, 0.7, 0.7)
+    assert np.allclose(lo[novel], rlo, atol=1e-5) and np.allclose(hi[novel], rhi, atol=1e-5)
+    raw = fit(X, R, tr, va, neighbours=True)
+    assert not np.allclose(raw.embed(X)[0][novel], lo[novel], atol=1e-3)
+    assert np.array_equal(lo[existing], lo0[existing])
+    g_raw = fit(X, R, tr, va, neighbours=True, standardize="global")
+    g_in = fit(X, R, tr, va, neighbours=True, standardize="global", neighbour_kernel="input")
+    assert np.allclose(g_raw.embed(X)[0], g_in.embed(X)[0], atol=1e-5)
+
+
+def test_input_kernel_survives_save_and_load(tmp_path):
+    X, R, tr, va, *_ = setup()
+    X = X * np.linspace(0.1, 10.0, X.shape[1])
+    m = fit(X, R, tr, va, neighbours=True, neighbour_kernel="input")
+    m.save(str(tmp_path / "m.pt"))
+    assert np.array_equal(Task2Box.load(str(tmp_path / "m.pt")).containment(X), m.containment(X))
+    with pytest.raises(ValueError, match="neighbour_kernel"):
+        Task2Box(neighbour_kernel="cosine")

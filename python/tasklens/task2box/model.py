@@ -75,8 +75,10 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
             if not bool(novel.any()):
                 return lo, hi
             lo_a, hi_a = self._boxes((a - self.x_mean) / self.x_scale)
+            # "input" kernel: cosine between the standardised rows (the network's input), not the raw ones
+            sd = self.x_scale if getattr(self, "neighbour_input", False) else None
             lo_n, hi_n = neighbour_boxes(x[novel], a, self.x_mean, lo_a, hi_a, lo[novel], hi[novel],
-                                         self.neighbour_tau, self.neighbour_scale, self.neighbour_blend)
+                                         self.neighbour_tau, self.neighbour_scale, self.neighbour_blend, sd)
             idx = torch.nonzero(novel).squeeze(1)
             return lo.index_copy(0, idx, lo_n), hi.index_copy(0, idx, hi_n)
 
@@ -96,17 +98,24 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
     return BoxNet()
 
 
-def neighbour_boxes(x, anchors, x_mean, lo_a, hi_a, lo_x, hi_x, tau: float, scale: float, blend: float):
+def neighbour_boxes(x, anchors, x_mean, lo_a, hi_a, lo_x, hi_x, tau: float, scale: float, blend: float,
+                    feature_scale=None):
     """Boxes of novel rows ``x`` (torch tensors) placed among the boxes ``(lo_a, hi_a)`` of the seen datasets
     ``anchors``: ``blend * B + (1 - blend) * (lo_x, hi_x)`` (corner by corner), ``(lo_x, hi_x)`` the encoder's own
     boxes of ``x`` and ``B`` the box with centre ``sum_a w_a c_a`` and side lengths ``scale * sum_a w_a s_a``,
     ``w = softmax(cos(x - e_o, a - e_o) / tau)`` over the seen datasets, e_o = ``x_mean`` (the trivial
     embedding of Eq. 7, the mean of the seen rows). A novel dataset lands among the datasets it resembles (the
     geometry of the asymmetric cosine distance, Eq. 7) inside every box that holds all of them (a convex
-    combination of boxes inside a box stays inside); ``scale`` < 1 makes it more specific than they are."""
+    combination of boxes inside a box stays inside); ``scale`` < 1 makes it more specific than they are.
+    ``feature_scale`` (d,): when given, the cosine is taken between ``(x - e_o) / feature_scale`` and
+    ``(a - e_o) / feature_scale`` (every feature standardised, e.g. by the seen rows' standard deviations)."""
     torch = _torch()
-    u = torch.nn.functional.normalize(x - x_mean, dim=1)
-    v = torch.nn.functional.normalize(anchors - x_mean, dim=1)
+    du, dv = x - x_mean, anchors - x_mean
+    if feature_scale is not None:
+        fs = feature_scale.clamp_min(1e-12)
+        du, dv = du / fs, dv / fs
+    u = torch.nn.functional.normalize(du, dim=1)
+    v = torch.nn.functional.normalize(dv, dim=1)
     w = torch.softmax(u @ v.T / tau, dim=1)
     centre = w @ (0.5 * (lo_a + hi_a))
     half = 0.5 * scale * (w @ (hi_a - lo_a))
@@ -323,7 +332,7 @@ class Task2Box:
                  mixture_weight: float = 1.0, geometric: bool = True, ema: float = 0.95,
                  member_subsets: float = 0.5, neighbours="auto",
                  neighbour_tau: float = 0.05, neighbour_scale: float = 0.7, neighbour_blend: float = 0.7,
-                 neighbour_holdout: float = 0.1, closure: bool = False):
+                 neighbour_holdout: float = 0.1, closure: bool = False, neighbour_kernel: str = "raw"):
         box_dim = check_int(box_dim, "box_dim", min=1)
         seed = check_int(seed, "seed", min=0)
         epochs = check_int(epochs, "epochs", min=1)
@@ -343,6 +352,9 @@ class Task2Box:
         check_positive(lr_decay, "lr_decay")
         check_choice(mode, "mode", ("gumbel", "soft", "hard"))
         check_choice(standardize, "standardize", ("feature", "global"))
+        check_choice(neighbour_kernel, "neighbour_kernel", ("raw", "input"))
+        if not isinstance(closure, (bool, np.bool_)):
+            raise TypeError(f"closure: expected True or False, got {closure!r}")
         if neighbours not in (True, False, "auto"):
             raise ValueError(f"neighbours: expected True, False or 'auto', got {neighbours!r}")
         neighbour_tau = check_scalar(neighbour_tau, "neighbour_tau", min=0.0, min_inclusive=False)
@@ -365,7 +377,8 @@ class Task2Box:
                            member_subsets=float(member_subsets),
                            neighbours=neighbours, neighbour_tau=float(neighbour_tau),
                            neighbour_scale=float(neighbour_scale), neighbour_blend=float(neighbour_blend),
-                           neighbour_holdout=float(neighbour_holdout), closure=closure)
+                           neighbour_holdout=float(neighbour_holdout), closure=bool(closure),
+                           neighbour_kernel=neighbour_kernel)
         self.net_ = None
         self.in_dim_ = None
         self.history_ = None
@@ -386,8 +399,10 @@ class Task2Box:
         torch = _torch()
         torch.manual_seed(self.config["seed"])
         c = self.config
-        return _build_boxnet(in_dim, c["box_dim"], c["hidden"], c["min_size"], c.get("dropout", 0.0),
-                             c.get("geometric", False), n_anchors).to(c["device"])
+        net = _build_boxnet(in_dim, c["box_dim"], c["hidden"], c["min_size"], c.get("dropout", 0.0),
+                            c.get("geometric", False), n_anchors).to(c["device"])
+        net.neighbour_input = c.get("neighbour_kernel", "raw") == "input"
+        return net
 
     def fit(self, X, relations, train_mask, val_mask=None, *, sizes=None, members=None,
             checkpoint: str | None = None, checkpoint_every: int = 50, resume: str | None = None, callback=None):
@@ -474,7 +489,7 @@ class Task2Box:
         if c.get("closure"):
             # the pairs the training labels imply (transitivity) become training targets too; validation
             # pairs stay out, so early stopping and thresholds are measured on pairs never trained
-            tr, R_fit = closure_targets(R, tr, keep_out=va, negatives=c["closure"] != "positive")
+            tr, R_fit = closure_targets(R, tr, keep_out=va, )
         Rt = torch.as_tensor(R_fit, dtype=torch.float32, device=dev)
         w_neg, w_pos = class_weights(R_fit[tr] > 0.5, c["pos_weight"])
         W = torch.as_tensor(np.where(tr, np.where(R_fit > 0.5, w_pos, w_neg), 0.0), dtype=torch.float32, device=dev)
