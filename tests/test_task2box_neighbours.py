@@ -70,7 +70,7 @@ def fit(X, R, tr, va, **kw):
 def test_seen_rows_keep_their_own_boxes_and_novel_rows_get_neighbour_boxes():
     X, R, tr, va, _, existing, novel = setup()
     plain = fit(X, R, tr, va, neighbours=False)
-    m = fit(X, R, tr, va, neighbours=True)
+    m = fit(X, R, tr, va, neighbours=True, neighbour_kernel="raw")
     assert torch.equal(params(plain), torch.cat([p.detach().flatten() for k, p in m.net_.state_dict().items()
                                                  if p.is_floating_point() and not k.startswith(("anchors",
                                                                                                "neighbour_"))]))
@@ -188,6 +188,7 @@ def test_default_is_auto_and_keeps_the_fit_api():
     assert sig.parameters["neighbours"].default == "auto"
     assert (sig.parameters["neighbour_tau"].default, sig.parameters["neighbour_scale"].default,
             sig.parameters["neighbour_blend"].default) == (0.05, 0.7, 0.7)
+    assert sig.parameters["closure"].default is True and sig.parameters["neighbour_kernel"].default == "input"
     fit_sig = inspect.signature(Task2Box.fit)
     assert list(fit_sig.parameters)[1:5] == ["X", "relations", "train_mask", "val_mask"]
 
@@ -242,10 +243,10 @@ def test_input_kernel_uses_the_standardised_rows():
     rlo, rhi = reference_boxes(xs[novel] / sd, xs[existing] / sd, e_o / sd, lo0[existing], hi0[existing],
                                lo0[novel], hi0[novel], 0.05, 0.7, 0.7)
     assert np.allclose(lo[novel], rlo, atol=1e-5) and np.allclose(hi[novel], rhi, atol=1e-5)
-    raw = fit(X, R, tr, va, neighbours=True)
+    raw = fit(X, R, tr, va, neighbours=True, neighbour_kernel="raw")
     assert not np.allclose(raw.embed(X)[0][novel], lo[novel], atol=1e-3)
     assert np.array_equal(lo[existing], lo0[existing])
-    g_raw = fit(X, R, tr, va, neighbours=True, standardize="global")
+    g_raw = fit(X, R, tr, va, neighbours=True, standardize="global", neighbour_kernel="raw")
     g_in = fit(X, R, tr, va, neighbours=True, standardize="global", neighbour_kernel="input")
     assert np.allclose(g_raw.embed(X)[0], g_in.embed(X)[0], atol=1e-5)
 

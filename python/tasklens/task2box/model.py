@@ -301,6 +301,24 @@ class Task2Box:
         on most but not all runs. Embedding a novel row costs O(N_seen d) (its similarities to the seen
         datasets) instead of O(d h). The final checkpoint of ``fit(checkpoint=...)`` holds the anchors, so
         :meth:`load` returns the model that scores.
+    closure : also train on the pairs the training labels imply by transitivity (default True, issue 14's fifth
+        pass): ``i ⊂ k, k ⊂ j => i ⊂ j`` and ``i ⊂ k, i ⊄ j, j' ⊂ j => k ⊄ j'``
+        (:func:`tasklens.task2box.closure.closure_targets`), among the seen datasets, validation pairs excluded
+        (so early stopping and the threshold are measured on pairs never trained); only the labels of
+        ``train_mask`` are read. Box containment (Eq. 5) is transitive, so these are targets a box model can
+        meet; L_E (Eq. 4) gets them with the class weights of all its pairs, L_D keeps the given positive pairs
+        (with the implied ones too, the taxonomy's selection F1 fell: 0.500 -> 0.458). Chosen on the selection
+        splits of ``benchmarks/task2box_selection.py`` (5-D, 5 seeds, ``benchmarks/RESULTS.md``): existing F1
+        0.801 -> 0.819 / 0.800 -> 0.822 on the second hierarchy ([mu] / [mu, sigma^2], up on all 10 runs),
+        0.500 -> 0.508 on the taxonomy ([mu]); novel F1 0.698 -> 0.697 / 0.700 -> 0.697 and 0.400 -> 0.401
+        (equal within the spread). The baselines of the benchmarks were not given these pairs. No extra fit: the
+        implied pairs cost one boolean closure of the N x N training matrix.
+    neighbour_kernel : similarity of :func:`neighbour_boxes`: ``"input"`` (default, fifth pass) the cosine between
+        rows standardised as the network's input (``standardize``; with ``"global"`` this is the raw cosine
+        again), ``"raw"`` the cosine of the raw rows ``e - e_o`` (third and fourth passes). On the selection
+        splits the "auto" choice and novel F1 were unchanged on the second hierarchy and 0.401 -> 0.403 on the
+        taxonomy; with the neighbour boxes forced, second hierarchy [mu] novel F1 0.616 -> 0.691 (taxonomy
+        0.399 -> 0.400), so a wrong "auto" call costs less.
     device : torch device for training.
     torch_threads : torch intra-op threads while fitting and embedding (default 1: the network is
         small and one thread avoids oversubscription; None keeps torch's setting).
@@ -332,7 +350,7 @@ class Task2Box:
                  mixture_weight: float = 1.0, geometric: bool = True, ema: float = 0.95,
                  member_subsets: float = 0.5, neighbours="auto",
                  neighbour_tau: float = 0.05, neighbour_scale: float = 0.7, neighbour_blend: float = 0.7,
-                 neighbour_holdout: float = 0.1, closure: bool = False, neighbour_kernel: str = "raw"):
+                 neighbour_holdout: float = 0.1, closure: bool = True, neighbour_kernel: str = "input"):
         box_dim = check_int(box_dim, "box_dim", min=1)
         seed = check_int(seed, "seed", min=0)
         epochs = check_int(epochs, "epochs", min=1)
