@@ -1,8 +1,9 @@
 """Training time of Task2Box 5-D settings, alternating, on the seed-0 split of the taxonomy benchmark ([mu],
 300 epochs; issue 14's 3x budget). Default: the default before issue 14 (``geometric=False, ema=0,
 weight_decay=1e-2``), the first-pass default (geometric head, ``ema=0, weight_decay=1e-2``), the second-pass
-default (``neighbours=False``), ``neighbours=True`` and the default (``neighbours="auto"``: a second, internal fit;
-its seconds include it, its epochs are the final fit's).
+default (``neighbours=False``), the third-pass default (``neighbours="auto"``, no closure, raw kernel) and the
+default (``neighbours="auto"``: a second, internal fit, its seconds include it, its epochs are the final fit's;
+``closure=True``, ``neighbour_kernel="input"``). ``closure=False`` is given explicitly to the earlier settings.
 
     python benchmarks/task2box_time.py --data ../shared/data/taxonomy [--repeats 2] [--configs JSON ...]
 """
@@ -20,9 +21,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from tasklens.task2box import (Task2Box, base_representations, load_taxonomy, relations_from_taxonomy,  # noqa: E402
                                split_novel, split_pairs)
 
-CONFIGS = ['{"geometric": false, "ema": 0, "weight_decay": 1e-2, "neighbours": false}',
-           '{"ema": 0, "weight_decay": 1e-2, "neighbours": false}', '{"neighbours": false}', '{"neighbours": true}',
-           '{}']
+CONFIGS = ['{"geometric": false, "ema": 0, "weight_decay": 1e-2, "neighbours": false, "closure": false}',
+           '{"ema": 0, "weight_decay": 1e-2, "neighbours": false, "closure": false}',
+           '{"neighbours": false, "closure": false}', '{"closure": false, "neighbour_kernel": "raw"}', '{}']
 
 
 def main(argv=None) -> int:
