@@ -142,8 +142,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dims", type=int, nargs="+", default=[5])
     ap.add_argument("--reps", nargs="+", default=["mu", "musigma"], choices=["mu", "musigma"])
     ap.add_argument("--methods", nargs="+", default=["Task2Box"] + BASELINE_ORDER,
-                    help="Task2Box, Task2Box+members (fit with members=: the item embeddings of each dataset) or "
-                         "baselines")
+                    help="Task2Box, Task2Box+members (fit with members=: the item embeddings of each dataset), "
+                         "baselines, or a baseline with +closure (trained on the implied pairs too)")
     ap.add_argument("--epochs", type=int, default=300, help="Task2Box epochs (full batch)")
     ap.add_argument("--mlp-epochs", type=int, default=30, help="Linear / MLP epochs (mini-batches of pairs)")
     ap.add_argument("--task2box", default="{}", help="extra Task2Box keyword arguments as JSON (default: none)")

@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "python"))
 from tasklens.task2box import (BASELINES, Task2Box, base_representations, evaluate_hierarchy,  # noqa: E402
                                load_taxonomy, novel_mask, plot_boxes, relations_from_taxonomy, split_novel,
                                split_pairs)
+from tasklens.task2box.closure import closure_targets  # noqa: E402
 
 BASELINE_ORDER = ["MLP", "Linear", "KL", "AsymCosine", "AsymEuclidean", "Random"]
 
@@ -79,14 +80,18 @@ def run_table(R, reps, levels, args, plot=None, members=None):
                         if k == 2 and seed == args.seeds[0] and rep == args.reps[0] and plot is not None:
                             plot(model, X)
                     else:
-                        cls = BASELINES[method]
-                        if method in ("MLP", "Linear"):
+                        cls = BASELINES[method.removesuffix("+closure")]
+                        fit_R, fit_tr = R, tr
+                        if method.endswith("+closure"):  # the pairs Task2Box(closure=True) also trains on
+                            fit_tr, implied = closure_targets(R, tr, keep_out=va)
+                            fit_R = np.where(fit_tr, implied, R)
+                        if method.startswith(("MLP", "Linear")):
                             m = cls(seed=seed, epochs=args.mlp_epochs, eval_every=1, patience=5, progress=False)
                         elif method == "Random":
                             m = cls(seed=seed)
                         else:
                             m = cls()
-                        S = m.fit(X, R, tr, va).score(X)
+                        S = m.fit(X, fit_R, fit_tr, va).score(X)
                     secs = time.perf_counter() - t
                     res = evaluate(R, S, va, te, nm)
                     res.update(method=name, rep=rep, seed=seed, seconds=secs)
@@ -119,7 +124,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 3, 5])
     ap.add_argument("--reps", nargs="+", default=["mu", "musigma"], choices=["mu", "musigma"])
     ap.add_argument("--methods", nargs="+", default=["Task2Box"] + BASELINE_ORDER,
-                    help="Task2Box, Task2Box+members (fit with members=: species embeddings per taxon) or baselines")
+                    help="Task2Box, Task2Box+members (fit with members=: species embeddings per taxon), baselines, "
+                         "or a baseline with +closure (trained on the implied pairs too, as Task2Box closure=True)")
     ap.add_argument("--epochs", type=int, default=300, help="Task2Box epochs (full batch)")
     ap.add_argument("--mlp-epochs", type=int, default=30, help="Linear / MLP epochs (mini-batches of pairs)")
     ap.add_argument("--task2box", default="{}", help="extra Task2Box keyword arguments as JSON (default: none)")
