@@ -26,7 +26,8 @@ Paper, for reference only (Table 2, "Sketch" -> "Face" on CelebA, a different ta
 0.0207 / PSNR 16.86; StarGAN 0.8026 / 0.0142 / 19.04; CDLM 0.7961 / 0.0140 / 19.89.
 
 Writes ``adapt_edges_edges_to_images.png`` and ``adapt_edges_images_to_edges.png`` (rows: input, CDLM translation,
-truth; seed of the first ``--seeds``) to ``--figures`` and prints a markdown table. Defaults: 10,000 training images
+truth; seed of the first ``--seeds``; ``adapt_edges_*_canny.png`` with ``--edges canny``) to ``--figures`` and prints
+a markdown table. Defaults: 10,000 training images
 (5,000 per domain), 1,000 test images, 5 epochs, width 64, one seed. A reduced run for a shared 2-core CPU, e.g.
 ``--train 2000 --epochs 2 --width 32 --threads 1``, takes minutes.
 """
@@ -197,7 +198,8 @@ def main(argv=None) -> int:
             if seed == args.seeds[0]:
                 k = min(args.columns, len(x_in))
                 os.makedirs(args.figures, exist_ok=True)
-                path = os.path.join(args.figures, f"adapt_edges_{tgt_dom}_to_{src_dom}.png")
+                suffix = "" if args.edges == "sobel" else f"_{args.edges}"
+                path = os.path.join(args.figures, f"adapt_edges_{tgt_dom}_to_{src_dom}{suffix}.png")
                 save_grid(path, [x_in[:k], np.clip(pred[:k], 0, 1), truth[:k]],
                           [f"input ({tgt_dom})", "CDLM", f"truth ({src_dom})"],
                           f"CDLM {direction} (Fashion-MNIST test, {args.edges}, seed {seed})")
