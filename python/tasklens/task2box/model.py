@@ -507,7 +507,7 @@ class Task2Box:
         if c.get("closure"):
             # the pairs the training labels imply (transitivity) become training targets too; validation
             # pairs stay out, so early stopping and thresholds are measured on pairs never trained
-            tr, R_fit = closure_targets(R, tr, keep_out=va, )
+            tr, R_fit = closure_targets(R, tr, keep_out=va)
         Rt = torch.as_tensor(R_fit, dtype=torch.float32, device=dev)
         w_neg, w_pos = class_weights(R_fit[tr] > 0.5, c["pos_weight"])
         W = torch.as_tensor(np.where(tr, np.where(R_fit > 0.5, w_pos, w_neg), 0.0), dtype=torch.float32, device=dev)
