@@ -311,7 +311,8 @@ class Task2Box:
         splits of ``benchmarks/task2box_selection.py`` (5-D, 5 seeds, ``benchmarks/RESULTS.md``): existing F1
         0.801 -> 0.819 / 0.800 -> 0.822 on the second hierarchy ([mu] / [mu, sigma^2], up on all 10 runs),
         0.500 -> 0.508 on the taxonomy ([mu]); novel F1 0.698 -> 0.697 / 0.700 -> 0.697 and 0.400 -> 0.401
-        (equal within the spread). The baselines of the benchmarks were not given these pairs. No extra fit: the
+        (equal within the spread). The MLP baseline gains as much from the same pairs (``MLP+closure`` in
+        ``benchmarks/RESULTS.md``, "Fairness check"); any pair classifier can use them. No extra fit: the
         implied pairs cost one boolean closure of the N x N training matrix.
     neighbour_kernel : similarity of :func:`neighbour_boxes`: ``"input"`` (default, fifth pass) the cosine between
         rows standardised as the network's input (``standardize``; with ``"global"`` this is the raw cosine
