@@ -28,10 +28,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 sys.path.insert(0, HERE)
 
-from task2box_selection import selection_split  # noqa: E402
+from task2box_selection import load_hierarchy, selection_split  # noqa: E402
 from task2box_taxonomy import evaluate  # noqa: E402
-from tasklens.task2box import (Task2Box, base_representations, load_taxonomy, novel_mask,  # noqa: E402
-                               relations_from_taxonomy, split_pairs)
+from tasklens.task2box import Task2Box, base_representations, novel_mask, split_pairs  # noqa: E402
 from tasklens.task2box.evaluate import evaluate_hierarchy  # noqa: E402
 from tasklens.task2box.model import neighbour_boxes  # noqa: E402
 
@@ -72,15 +71,9 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--configs", nargs="+", default=["{}"])
     args = ap.parse_args(argv)
-    if args.hierarchy2:
-        from task2box_hierarchy2 import build_datasets, item_embeddings
-
-        emb, item_class = item_embeddings()
-        _, member_sets, levels, R = build_datasets(item_class)
-    else:
-        table, emb = load_taxonomy(args.data)
-        taxa = relations_from_taxonomy(table)
-        R, member_sets, levels = taxa.relations, taxa.members, taxa.levels
+    if not args.hierarchy2 and args.data is None:
+        ap.error("--data is required (or --hierarchy2)")
+    emb, member_sets, levels, R = load_hierarchy(args.data, args.hierarchy2)
     n = R.shape[0]
     X = base_representations(emb, member_sets, variance=args.rep == "musigma")
     for cfg in args.configs:

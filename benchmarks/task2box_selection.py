@@ -33,6 +33,19 @@ from tasklens.task2box import (Task2Box, base_representations, load_taxonomy, no
                                relations_from_taxonomy, split_novel, split_pairs)
 
 
+def load_hierarchy(data, hierarchy2: bool):
+    """(item embeddings, member sets, levels, R) of the taxonomy in folder ``data`` or of the second hierarchy."""
+    if hierarchy2:
+        from task2box_hierarchy2 import build_datasets, item_embeddings
+
+        emb, item_class = item_embeddings()
+        _, member_sets, levels, R = build_datasets(item_class)
+        return emb, member_sets, levels, R
+    table, emb = load_taxonomy(data)
+    taxa = relations_from_taxonomy(table)
+    return emb, taxa.members, taxa.levels, taxa.relations
+
+
 def selection_split(n: int, levels, seed: int):
     """(existing, novel) of the selection split: both inside the benchmark's existing datasets of ``seed``."""
     existing, _ = split_novel(n, fraction=0.1, seed=seed, stratify=levels)
@@ -52,17 +65,9 @@ def main(argv=None) -> int:
     ap.add_argument("--configs", nargs="+", default=["{}"],
                     help='Task2Box keyword arguments as JSON; "members": true fits with members= (species embeddings)')
     args = ap.parse_args(argv)
-    if args.hierarchy2:
-        from task2box_hierarchy2 import build_datasets, item_embeddings
-
-        emb, item_class = item_embeddings()
-        _, member_sets, levels, R = build_datasets(item_class)
-    elif args.data is None:
+    if not args.hierarchy2 and args.data is None:
         ap.error("--data is required (or --hierarchy2)")
-    else:
-        table, emb = load_taxonomy(args.data)
-        taxa = relations_from_taxonomy(table)
-        R, member_sets, levels = taxa.relations, taxa.members, taxa.levels
+    emb, member_sets, levels, R = load_hierarchy(args.data, args.hierarchy2)
     n = R.shape[0]
     X = base_representations(emb, member_sets, variance=args.rep == "musigma")
     for cfg in args.configs:
