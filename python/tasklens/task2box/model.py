@@ -19,7 +19,7 @@ from .checkpoint import load_checkpoint, save_checkpoint, snapshot
 from .losses import BoxGeometry, center_loss, regularization, relation_loss, relation_loss_pairs, size_order_loss
 from .train import run_training, torch_threads
 
-__all__ = ["Task2Box", "neighbour_boxes", "prepare_fit", "class_weights", "check_training_options", "seen_datasets"]
+__all__ = ["Task2Box", "neighbour_boxes", "neighbour_check", "prepare_fit", "class_weights", "check_training_options", "seen_datasets"]
 
 
 def _torch():
@@ -128,6 +128,43 @@ def seen_datasets(train_mask: np.ndarray, val_mask: np.ndarray | None) -> np.nda
     if val_mask is not None:
         m |= val_mask.any(0) | val_mask.any(1)
     return np.flatnonzero(m)
+
+
+def neighbour_check(config: dict, X, R, tr, va, *, fraction: float, draw: int, blends=None, sizes=None,
+                    members=None):
+    """Novel-protocol F1 of the encoder's own boxes ``f(e)`` and of :func:`neighbour_boxes`, measured on datasets
+    held out inside ``fit``: a Task2Box with settings ``config`` is fitted without ``round(fraction * n)`` of the
+    datasets of ``tr`` (drawn with ``draw``; their pairs leave training and validation), and both placements are
+    scored on their pairs with the kept datasets at the threshold of the kept validation pairs
+    (:func:`tasklens.task2box.episodes.holdout_score_masks`), with the antisymmetry rule chosen there.
+
+    Returns ``[F1 of f(e), F1 of the neighbour boxes at blend b for b in blends]`` (``blends`` None: the
+    configured ``neighbour_blend`` only), or None when the draw leaves no pair to score or to threshold.
+    """
+    torch = _torch()
+    from .evaluate import transfer_f1, validation_f1
+
+    held = holdout_split(tr, fraction, draw)
+    fit_mask, thr_mask, score_mask = holdout_score_masks(held, tr, va)
+    if not score_mask.any() or not thr_mask.any():
+        return None
+    sub = Task2Box(**{**config, "neighbours": True, "progress": False})
+    # anchors: the kept datasets only; same sizes / members inputs as the final fit
+    sub._fit(X, R, fit_mask, None if va is None else thr_mask, sizes=sizes, members=members)
+    net = sub.net_
+    xt = torch.as_tensor(X, dtype=torch.float32, device=next(net.parameters()).device)
+    net.eval()
+    with torch.no_grad():
+        own = net._boxes((xt - net.x_mean) / net.x_scale)
+        S_own = sub._scores(*own, *own).cpu().numpy().astype(np.float64)
+        anti = validation_f1(S_own, R, thr_mask, True) >= validation_f1(S_own, R, thr_mask, False)
+        f = [transfer_f1(S_own, R, thr_mask, score_mask, anti)]
+        for b in [config["neighbour_blend"]] if blends is None else blends:
+            net.neighbour_blend.fill_(float(b))
+            lo, hi = net(xt)
+            f.append(transfer_f1(sub._scores(lo, hi, lo, hi).cpu().numpy().astype(np.float64), R, thr_mask,
+                                 score_mask, anti))
+    return f
 
 
 class _Scored:
@@ -686,35 +723,13 @@ class Task2Box:
 
     def _choose_neighbours(self, X, R, tr, va, sizes=None, members=None) -> bool:
         """Whether novel datasets get :func:`neighbour_boxes` (True) or the encoder's own boxes (False), chosen
-        by F1 on datasets held out inside ``fit`` (the novel protocol replayed on the seen datasets): a model
-        with the same settings is fitted without them (``neighbour_holdout`` of the datasets of ``train_mask``,
-        drawn with ``seed``; their pairs leave training and validation), both placements are scored on their
-        pairs with the kept datasets at the threshold of the kept validation pairs
-        (:func:`tasklens.task2box.episodes.holdout_score_masks`), ties keep the encoder. The scores are in
-        ``neighbour_f1_`` (encoder, neighbours)."""
-        torch = _torch()
-        from .evaluate import transfer_f1, validation_f1
-
+        by :func:`neighbour_check` (the novel protocol replayed on datasets held out inside ``fit``, drawn with
+        ``seed``); ties keep the encoder. The scores are in ``neighbour_f1_`` (encoder, neighbours)."""
         c = self.config
-        held = holdout_split(tr, c["neighbour_holdout"], c["seed"])
-        fit_mask, thr_mask, score_mask = holdout_score_masks(held, tr, va)
-        if not score_mask.any() or not thr_mask.any():
-            self.neighbour_f1_ = None
-            return False
-        sub = Task2Box(**{**c, "neighbours": True, "progress": False})
-        # anchors: the kept datasets only; same sizes / members inputs as the final fit
-        sub._fit(X, R, fit_mask, None if va is None else thr_mask, sizes=sizes, members=members)
-        xt = torch.as_tensor(X, dtype=torch.float32, device=next(sub.net_.parameters()).device)
-        sub.net_.eval()
-        with torch.no_grad():
-            own = sub.net_._boxes((xt - sub.net_.x_mean) / sub.net_.x_scale)
-            S_own = sub._scores(*own, *own).cpu().numpy().astype(np.float64)
-            lo, hi = sub.net_(xt)
-            S_nb = sub._scores(lo, hi, lo, hi).cpu().numpy().astype(np.float64)
-        anti = validation_f1(S_own, R, thr_mask, True) >= validation_f1(S_own, R, thr_mask, False)
-        f = (transfer_f1(S_own, R, thr_mask, score_mask, anti), transfer_f1(S_nb, R, thr_mask, score_mask, anti))
-        self.neighbour_f1_ = f
-        return f[1] > f[0] + 1e-12
+        f = neighbour_check(c, X, R, tr, va, fraction=c["neighbour_holdout"], draw=c["seed"], sizes=sizes,
+                            members=members)
+        self.neighbour_f1_ = None if f is None else (f[0], f[1])
+        return f is not None and f[1] > f[0] + 1e-12
 
     # ------------------------------------------------------------------ inference
     def _check_fitted(self):
