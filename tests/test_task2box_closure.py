@@ -43,6 +43,82 @@ def brute_force(pos, neg):
     return reach & ~both, negs & ~both
 
 
+def dense_formula(pos, neg):
+    """The float64 matrix formula: P by repeated dense squaring, Q = (A^T N A^T > 0) with A = I + P, conflicts
+    dropped from both (the module's definition, computed with dense products)."""
+    n = pos.shape[0]
+    P = pos.copy()
+    np.fill_diagonal(P, False)
+    while True:
+        Pf = P.astype(np.float64)
+        nxt = P | (Pf @ Pf > 0)
+        np.fill_diagonal(nxt, False)
+        if (nxt == P).all():
+            break
+        P = nxt
+    A = P.astype(np.float64) + np.eye(n)
+    Q = (A.T @ neg.astype(np.float64) @ A.T) > 0
+    np.fill_diagonal(Q, False)
+    both = P & Q
+    return P & ~both, Q & ~both
+
+
+def random_graph(rng, n, p_pos, p_neg, cycles):
+    """Known positives on a random DAG (edges from lower to higher index, relabelled at random), plus
+    ``cycles`` mutual pairs i ⊂ j, j ⊂ i; known negatives elsewhere."""
+    pos = np.triu(rng.random((n, n)) < p_pos, 1)
+    for _ in range(cycles):
+        i = rng.integers(n)
+        j = (i + 1 + rng.integers(n - 1)) % n
+        pos[i, j] = pos[j, i] = True
+    perm = rng.permutation(n)
+    pos = pos[np.ix_(perm, perm)]
+    neg = (rng.random((n, n)) < p_neg) & ~pos
+    return pos, neg
+
+
+@pytest.mark.parametrize("block", [None, 1, 24])
+@pytest.mark.parametrize("n, cycles", [(1, 0), (2, 1), (7, 0), (13, 2), (40, 0), (40, 3), (67, 5)])
+def test_implied_relations_equal_the_dense_float64_formula(monkeypatch, n, cycles, block):
+    import tasklens.task2box.closure as closure_module
+
+    if block is not None:  # tiny blocks: every row of the packed products in its own block, or a few per block
+        monkeypatch.setattr(closure_module, "_BLOCK_BYTES", block)
+    rng = np.random.default_rng(n * 100 + cycles)
+    for p_pos, p_neg in [(0.0, 0.0), (0.0, 0.3), (0.3, 0.0), (2.0 / max(n, 2), 0.3), (0.2, 0.5)]:
+        pos, neg = random_graph(rng, n, p_pos, p_neg, cycles if p_pos else 0)
+        P, Q = implied_relations(pos, neg)
+        rP, rQ = dense_formula(pos, neg)
+        assert P.dtype == Q.dtype == np.bool_ and P.shape == Q.shape == (n, n)
+        assert np.array_equal(P, rP) and np.array_equal(Q, rQ)
+    if cycles:  # mutual pairs, no negatives: both directions implied, never the diagonal
+        pos, _ = random_graph(rng, n, 0.0, 0.0, cycles)
+        P, Q = implied_relations(pos, np.zeros_like(pos))
+        assert (P & P.T).sum() >= 2 and not P.diagonal().any() and not Q.any()
+
+
+def test_many_parallel_chains_and_empty_inputs():
+    # 300 chains 0 ⊂ k ⊂ 301, and 302 ⊄ k for k = 1..301: a counting product in 8 bits would wrap (300 -> 44,
+    # 256 -> 0); 302 ⊄ 0 follows 301 ways
+    n = 303
+    pos = np.zeros((n, n), dtype=bool)
+    pos[0, 1:301] = pos[1:301, 301] = True
+    neg = np.zeros((n, n), dtype=bool)
+    neg[302, 1:302] = True
+    P, Q = implied_relations(pos, neg)
+    rP, rQ = dense_formula(pos, neg)
+    assert P[0, 301] and np.array_equal(P, rP) and np.array_equal(Q, rQ)
+    assert {tuple(q) for q in np.argwhere(Q)} == {(302, k) for k in range(302)}
+    for m in (0, 1):
+        empty = np.zeros((m, m), dtype=bool)
+        P, Q = implied_relations(empty, empty)
+        assert P.shape == Q.shape == (m, m) and not P.any() and not Q.any()
+    P, Q = implied_relations(np.ones((1, 1), dtype=bool), np.ones((1, 1), dtype=bool))  # diagonal ignored
+    assert not P.any() and not Q.any()
+    with pytest.raises(ValueError, match="positive / negative"):
+        implied_relations(np.zeros((3, 2), dtype=bool), np.zeros((3, 2), dtype=bool))
+
+
 def test_chain_and_negative_propagation_by_hand():
     # 0 ⊂ 1 ⊂ 2 ⊂ 3 known; 4 ⊄ 3 known; 0 ⊄ 5 known
     n = 6
