@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasklens.task2box import novel_mask, split_novel, split_pairs
+from tasklens.task2box import split_pairs
 from tasklens.task2box.closure import closure_targets, implied_relations
 
-from test_task2box_episodes import tree
+from _task2box_toy import toy_split, tree
 
 
 def brute_force(pos, neg):
@@ -44,21 +44,21 @@ def brute_force(pos, neg):
 
 
 def dense_formula(pos, neg):
-    """The float64 matrix formula: P by repeated dense squaring, Q = (A^T N A^T > 0) with A = I + P, conflicts
-    dropped from both (the module's definition, computed with dense products)."""
+    """The docstring's matrix formula in dense float64: the chains of known positives grown one step at a time
+    (``reach <- reach + reach @ pos``) until nothing changes, diagonal cleared (P); ``A = I + P``;
+    ``Q = A^T N A^T > 0`` off the diagonal; pairs in both dropped from both."""
     n = pos.shape[0]
-    P = pos.copy()
-    np.fill_diagonal(P, False)
+    step = pos.astype(np.float64)
+    reach = step.copy()
     while True:
-        Pf = P.astype(np.float64)
-        nxt = P | (Pf @ Pf > 0)
-        np.fill_diagonal(nxt, False)
-        if (nxt == P).all():
+        grown = ((reach + reach @ step) > 0).astype(np.float64)
+        if np.array_equal(grown, reach):
             break
-        P = nxt
-    A = P.astype(np.float64) + np.eye(n)
-    Q = (A.T @ neg.astype(np.float64) @ A.T) > 0
-    np.fill_diagonal(Q, False)
+        reach = grown
+    off = ~np.eye(n, dtype=bool)
+    P = (reach > 0) & off
+    A = np.eye(n) + P
+    Q = ((A.T @ neg.astype(np.float64) @ A.T) > 0) & off
     both = P & Q
     return P & ~both, Q & ~both
 
@@ -159,16 +159,12 @@ def test_implied_labels_of_a_true_hierarchy_are_all_correct_and_many():
 
 
 def test_only_training_labels_are_read_and_unseen_datasets_get_nothing():
-    members, R = tree()
-    n = len(members)
-    existing, novel = split_novel(n, fraction=0.2, seed=0)
-    tr, va, te = split_pairs(n, seed=0, datasets=existing)
+    _, R, _, _, _, _, tr, va, _, nm = toy_split()
     a = closure_targets(R, tr, keep_out=va)
     R2 = R.copy()
     R2[~tr] = 1 - R2[~tr]  # every label outside the training pairs flipped
     b = closure_targets(R2, tr, keep_out=va)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
-    nm = novel_mask(n, existing, novel)
     assert not (a[0] & nm).any()
 
 
@@ -210,14 +206,11 @@ def small(**kw):
 
 
 def test_closure_fit_reads_only_training_labels_and_is_deterministic():
-    members, R = tree()
-    X = np.random.default_rng(0).normal(size=(len(members), 5))
-    n = len(members)
-    existing, novel = split_novel(n, fraction=0.2, seed=0)
-    tr, va, te = split_pairs(n, seed=0, datasets=existing)
+    _, R, _, _, _, _, tr, va, te, nm = toy_split()
+    X = np.random.default_rng(0).normal(size=(len(R), 5))
     a = small(closure=True).fit(X, R, tr, va)
     R2 = R.copy()
-    R2[te | novel_mask(n, existing, novel)] = 1 - R2[te | novel_mask(n, existing, novel)]
+    R2[te | nm] = 1 - R2[te | nm]
     b = small(closure=True).fit(X, R2, tr, va)
     assert np.array_equal(a.containment(X), b.containment(X))
     off = small(closure=False).fit(X, R, tr, va)

@@ -9,10 +9,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tasklens.task2box import Task2Box, novel_mask, split_novel, split_pairs  # noqa: E402
+from tasklens.task2box import Task2Box, novel_mask  # noqa: E402
 from tasklens.task2box.model import neighbour_boxes  # noqa: E402
 
-from test_task2box_episodes import params, reps, tree  # noqa: E402
+from _task2box_toy import toy_split  # noqa: E402
+from test_task2box_episodes import params  # noqa: E402
 
 
 def reference_boxes(x, anchors, e_o, lo_a, hi_a, lo_x, hi_x, tau, scale, blend):
@@ -54,12 +55,8 @@ def test_convex_average_of_boxes_inside_a_box_stays_inside():
 
 
 def setup(seed=0):
-    members, R = tree()
-    X, _ = reps(members)
-    n = len(members)
-    existing, novel = split_novel(n, fraction=0.2, seed=seed)
-    tr, va, te = split_pairs(n, seed=seed, datasets=existing)
-    return X, R, tr, va, te, existing, novel
+    t = toy_split(seed)
+    return t.X, t.R, t.tr, t.va, t.te, t.existing, t.novel
 
 
 def fit(X, R, tr, va, **kw):
@@ -194,11 +191,8 @@ def test_default_is_auto_and_keeps_the_fit_api():
 
 
 def test_auto_internal_fit_gets_the_same_members_restricted_to_the_seen_datasets(monkeypatch):
-    members, R = tree()
-    X, items = reps(members)
+    members, R, X, items, existing, _, tr, va, _, _ = toy_split()
     n = len(members)
-    existing, _ = split_novel(n, fraction=0.2, seed=0)
-    tr, va, _ = split_pairs(n, seed=0, datasets=existing)
     mem = [items[sorted(m)] for m in members]
     seen_calls = []
     real = Task2Box._fit
