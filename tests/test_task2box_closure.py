@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasklens.task2box import novel_mask, split_novel, split_pairs
+from tasklens.task2box import split_pairs
 from tasklens.task2box.closure import closure_targets, implied_relations
 
-from test_task2box_episodes import tree
+from _task2box_toy import toy_split, tree
 
 
 def brute_force(pos, neg):
@@ -41,6 +41,82 @@ def brute_force(pos, neg):
                 negs[k, m] = True
     both = reach & negs
     return reach & ~both, negs & ~both
+
+
+def dense_formula(pos, neg):
+    """The docstring's matrix formula in dense float64: the chains of known positives grown one step at a time
+    (``reach <- reach + reach @ pos``) until nothing changes, diagonal cleared (P); ``A = I + P``;
+    ``Q = A^T N A^T > 0`` off the diagonal; pairs in both dropped from both."""
+    n = pos.shape[0]
+    step = pos.astype(np.float64)
+    reach = step.copy()
+    while True:
+        grown = ((reach + reach @ step) > 0).astype(np.float64)
+        if np.array_equal(grown, reach):
+            break
+        reach = grown
+    off = ~np.eye(n, dtype=bool)
+    P = (reach > 0) & off
+    A = np.eye(n) + P
+    Q = ((A.T @ neg.astype(np.float64) @ A.T) > 0) & off
+    both = P & Q
+    return P & ~both, Q & ~both
+
+
+def random_graph(rng, n, p_pos, p_neg, cycles):
+    """Known positives on a random DAG (edges from lower to higher index, relabelled at random), plus
+    ``cycles`` mutual pairs i ⊂ j, j ⊂ i; known negatives elsewhere."""
+    pos = np.triu(rng.random((n, n)) < p_pos, 1)
+    for _ in range(cycles):
+        i = rng.integers(n)
+        j = (i + 1 + rng.integers(n - 1)) % n
+        pos[i, j] = pos[j, i] = True
+    perm = rng.permutation(n)
+    pos = pos[np.ix_(perm, perm)]
+    neg = (rng.random((n, n)) < p_neg) & ~pos
+    return pos, neg
+
+
+@pytest.mark.parametrize("block", [None, 1, 24])
+@pytest.mark.parametrize("n, cycles", [(1, 0), (2, 1), (7, 0), (13, 2), (40, 0), (40, 3), (67, 5)])
+def test_implied_relations_equal_the_dense_float64_formula(monkeypatch, n, cycles, block):
+    import tasklens.task2box.closure as closure_module
+
+    if block is not None:  # tiny blocks: every row of the packed products in its own block, or a few per block
+        monkeypatch.setattr(closure_module, "_BLOCK_BYTES", block)
+    rng = np.random.default_rng(n * 100 + cycles)
+    for p_pos, p_neg in [(0.0, 0.0), (0.0, 0.3), (0.3, 0.0), (2.0 / max(n, 2), 0.3), (0.2, 0.5)]:
+        pos, neg = random_graph(rng, n, p_pos, p_neg, cycles if p_pos else 0)
+        P, Q = implied_relations(pos, neg)
+        rP, rQ = dense_formula(pos, neg)
+        assert P.dtype == Q.dtype == np.bool_ and P.shape == Q.shape == (n, n)
+        assert np.array_equal(P, rP) and np.array_equal(Q, rQ)
+    if cycles:  # mutual pairs, no negatives: both directions implied, never the diagonal
+        pos, _ = random_graph(rng, n, 0.0, 0.0, cycles)
+        P, Q = implied_relations(pos, np.zeros_like(pos))
+        assert (P & P.T).sum() >= 2 and not P.diagonal().any() and not Q.any()
+
+
+def test_many_parallel_chains_and_empty_inputs():
+    # 300 chains 0 ⊂ k ⊂ 301, and 302 ⊄ k for k = 1..301: a counting product in 8 bits would wrap (300 -> 44,
+    # 256 -> 0); 302 ⊄ 0 follows 301 ways
+    n = 303
+    pos = np.zeros((n, n), dtype=bool)
+    pos[0, 1:301] = pos[1:301, 301] = True
+    neg = np.zeros((n, n), dtype=bool)
+    neg[302, 1:302] = True
+    P, Q = implied_relations(pos, neg)
+    rP, rQ = dense_formula(pos, neg)
+    assert P[0, 301] and np.array_equal(P, rP) and np.array_equal(Q, rQ)
+    assert {tuple(q) for q in np.argwhere(Q)} == {(302, k) for k in range(302)}
+    for m in (0, 1):
+        empty = np.zeros((m, m), dtype=bool)
+        P, Q = implied_relations(empty, empty)
+        assert P.shape == Q.shape == (m, m) and not P.any() and not Q.any()
+    P, Q = implied_relations(np.ones((1, 1), dtype=bool), np.ones((1, 1), dtype=bool))  # diagonal ignored
+    assert not P.any() and not Q.any()
+    with pytest.raises(ValueError, match="positive / negative"):
+        implied_relations(np.zeros((3, 2), dtype=bool), np.zeros((3, 2), dtype=bool))
 
 
 def test_chain_and_negative_propagation_by_hand():
@@ -83,16 +159,12 @@ def test_implied_labels_of_a_true_hierarchy_are_all_correct_and_many():
 
 
 def test_only_training_labels_are_read_and_unseen_datasets_get_nothing():
-    members, R = tree()
-    n = len(members)
-    existing, novel = split_novel(n, fraction=0.2, seed=0)
-    tr, va, te = split_pairs(n, seed=0, datasets=existing)
+    _, R, _, _, _, _, tr, va, _, nm = toy_split()
     a = closure_targets(R, tr, keep_out=va)
     R2 = R.copy()
     R2[~tr] = 1 - R2[~tr]  # every label outside the training pairs flipped
     b = closure_targets(R2, tr, keep_out=va)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
-    nm = novel_mask(n, existing, novel)
     assert not (a[0] & nm).any()
 
 
@@ -134,14 +206,11 @@ def small(**kw):
 
 
 def test_closure_fit_reads_only_training_labels_and_is_deterministic():
-    members, R = tree()
-    X = np.random.default_rng(0).normal(size=(len(members), 5))
-    n = len(members)
-    existing, novel = split_novel(n, fraction=0.2, seed=0)
-    tr, va, te = split_pairs(n, seed=0, datasets=existing)
+    _, R, _, _, _, _, tr, va, te, nm = toy_split()
+    X = np.random.default_rng(0).normal(size=(len(R), 5))
     a = small(closure=True).fit(X, R, tr, va)
     R2 = R.copy()
-    R2[te | novel_mask(n, existing, novel)] = 1 - R2[te | novel_mask(n, existing, novel)]
+    R2[te | nm] = 1 - R2[te | nm]
     b = small(closure=True).fit(X, R2, tr, va)
     assert np.array_equal(a.containment(X), b.containment(X))
     off = small(closure=False).fit(X, R, tr, va)

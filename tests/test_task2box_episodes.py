@@ -11,46 +11,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tasklens.task2box import (Task2Box, novel_mask, relations_from_parents, split_novel,  # noqa: E402
-                               split_pairs)
+from tasklens.task2box import Task2Box, relations_from_parents, split_pairs  # noqa: E402
 from tasklens.task2box.episodes import holdout_score_masks, holdout_split, mixture_targets  # noqa: E402
 from tasklens.task2box.evaluate import transfer_f1  # noqa: E402
 
-
-def tree():
-    """Members of a small taxonomy: 2 roots, 3 middle nodes each, 2 leaves per middle node (members =
-    item indices); returns (members list of sets, parent array, relations)."""
-    leaves, parent, members = [], [], []
-    item = 0
-    roots = [set(), set()]
-    mids = []
-    for r in range(2):
-        for m in range(3):
-            mid = set()
-            for _ in range(2):
-                leaf = set(range(item, item + 4))
-                item += 4
-                leaves.append(leaf)
-                mid |= leaf
-            mids.append((mid, r))
-            roots[r] |= mid
-    members = roots + [m for m, _ in mids] + leaves
-    n = len(members)
-    R = np.array([[float(i != j and members[i] <= members[j]) for j in range(n)] for i in range(n)])
-    return members, R
-
-
-def reps(members, d=6, seed=0):
-    items = np.random.default_rng(seed).normal(size=(max(max(m) for m in members) + 1, d))
-    return np.stack([items[sorted(m)].mean(0) for m in members]), items
+from _task2box_toy import reps, toy_split, tree  # noqa: E402
 
 
 # --------------------------------------------------------------------------- episodes
 def test_holdout_split_draws_only_training_datasets_and_is_seeded():
-    members, R = tree()
-    n = len(members)
-    existing, novel = split_novel(n, fraction=0.2, seed=0)
-    tr, va, te = split_pairs(n, seed=0, datasets=existing)
+    _, _, _, _, existing, novel, tr, _, _, _ = toy_split()
     for seed in range(5):
         held = holdout_split(tr, 0.25, seed)
         assert not held[novel].any()
@@ -60,11 +30,7 @@ def test_holdout_split_draws_only_training_datasets_and_is_seeded():
 
 
 def test_holdout_masks_never_touch_test_pairs_or_novel_datasets():
-    members, R = tree()
-    n = len(members)
-    existing, novel = split_novel(n, fraction=0.2, seed=1)
-    tr, va, te = split_pairs(n, seed=1, datasets=existing)
-    nm = novel_mask(n, existing, novel)
+    _, _, _, _, _, _, tr, va, te, nm = toy_split(seed=1)
     held = holdout_split(tr, 0.2, 3)
     fit, thr, score = holdout_score_masks(held, tr, va)
     for m in (fit, thr, score):
@@ -134,12 +100,7 @@ def params(model):
 
 @pytest.mark.parametrize("options", [dict(holdout=0.2), dict(holdout=0.2, mixtures=0.5), dict(geometric=False)])
 def test_test_pairs_and_novel_datasets_never_reach_training_or_selection(options):
-    members, R = tree()
-    X, _ = reps(members)
-    n = len(members)
-    existing, novel = split_novel(n, fraction=0.2, seed=0)
-    tr, va, te = split_pairs(n, seed=0, datasets=existing)
-    nm = novel_mask(n, existing, novel)
+    _, R, X, _, existing, _, tr, va, te, nm = toy_split()
     a = fit_small(X, R, tr, va, **options)
     R2 = R.copy()
     R2[te | nm] = 1 - R2[te | nm]  # corrupt every test label

@@ -11,10 +11,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tasklens.task2box import Task2Box, novel_mask, split_novel, split_pairs  # noqa: E402
+from tasklens.task2box import Task2Box, split_pairs  # noqa: E402
 from tasklens.task2box.episodes import member_items, subset_datasets  # noqa: E402
 
-from test_task2box_episodes import fit_small, params, reps, tree  # noqa: E402
+from _task2box_toy import reps, toy_split, tree  # noqa: E402
+from test_task2box_episodes import fit_small, params  # noqa: E402
 
 
 def member_arrays(members, items):
@@ -110,12 +111,7 @@ def test_members_fit_is_deterministic_and_trains_the_subsets():
 @pytest.mark.parametrize("options", [dict(), dict(ema=0.9), dict(holdout=0.2, mixtures=0.5)])
 def test_novel_datasets_influence_nothing(options):
     """Rows outside train_mask | val_mask: their representations, members and labels can be anything."""
-    members, R = tree()
-    X, items = reps(members)
-    n = len(members)
-    existing, novel = split_novel(n, fraction=0.2, seed=0)
-    tr, va, te = split_pairs(n, seed=0, datasets=existing)
-    nm = novel_mask(n, existing, novel)
+    members, R, X, items, existing, novel, tr, va, te, nm = toy_split()
     a = fit_members(X, R, tr, va, members, items, **options)
     X2, R2 = X.copy(), R.copy()
     X2[novel] = np.random.default_rng(5).normal(size=(novel.size, X.shape[1])) * 10
@@ -167,12 +163,8 @@ def test_default_api_with_the_new_options():
 def test_baselines_ignore_rows_outside_the_masks(name):
     from tasklens.task2box import BASELINES
 
-    members, R = tree()
-    X, _ = reps(members)
+    _, R, X, _, existing, novel, tr, va, _, _ = toy_split()
     X = np.concatenate([X, X ** 2 + 0.1], axis=1)  # [mu, sigma^2]-shaped, variances positive
-    n = len(members)
-    existing, novel = split_novel(n, fraction=0.2, seed=0)
-    tr, va, _ = split_pairs(n, seed=0, datasets=existing)
     X[existing[0], X.shape[1] // 2:] = 0.0  # a zero variance: KL's floor (a statistic of the rows) matters
     X2 = X.copy()
     X2[novel] = X2[novel] * 7.0 + 3.0

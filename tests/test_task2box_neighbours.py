@@ -9,10 +9,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tasklens.task2box import Task2Box, novel_mask, split_novel, split_pairs  # noqa: E402
+from tasklens.task2box import Task2Box, novel_mask  # noqa: E402
 from tasklens.task2box.model import neighbour_boxes  # noqa: E402
 
-from test_task2box_episodes import params, reps, tree  # noqa: E402
+from _task2box_toy import toy_split  # noqa: E402
+from test_task2box_episodes import params  # noqa: E402
 
 
 def reference_boxes(x, anchors, e_o, lo_a, hi_a, lo_x, hi_x, tau, scale, blend):
@@ -54,12 +55,8 @@ def test_convex_average_of_boxes_inside_a_box_stays_inside():
 
 
 def setup(seed=0):
-    members, R = tree()
-    X, _ = reps(members)
-    n = len(members)
-    existing, novel = split_novel(n, fraction=0.2, seed=seed)
-    tr, va, te = split_pairs(n, seed=seed, datasets=existing)
-    return X, R, tr, va, te, existing, novel
+    t = toy_split(seed)
+    return t.X, t.R, t.tr, t.va, t.te, t.existing, t.novel
 
 
 def fit(X, R, tr, va, **kw):
@@ -194,11 +191,8 @@ def test_default_is_auto_and_keeps_the_fit_api():
 
 
 def test_auto_internal_fit_gets_the_same_members_restricted_to_the_seen_datasets(monkeypatch):
-    members, R = tree()
-    X, items = reps(members)
+    members, R, X, items, existing, _, tr, va, _, _ = toy_split()
     n = len(members)
-    existing, _ = split_novel(n, fraction=0.2, seed=0)
-    tr, va, _ = split_pairs(n, seed=0, datasets=existing)
     mem = [items[sorted(m)] for m in members]
     seen_calls = []
     real = Task2Box._fit
@@ -259,3 +253,114 @@ def test_input_kernel_survives_save_and_load(tmp_path):
     assert np.array_equal(Task2Box.load(str(tmp_path / "m.pt")).containment(X), m.containment(X))
     with pytest.raises(ValueError, match="neighbour_kernel"):
         Task2Box(neighbour_kernel="cosine")
+
+
+# --------------------------------------------------------------------------- anchor boxes computed once
+def uncached_boxes(m, x):
+    """Boxes of novel rows ``x`` as the forward pass computed them before the anchor boxes were kept: the
+    anchors' boxes recomputed from the current weights, then :func:`neighbour_boxes` (float32, the model's
+    threads)."""
+    from tasklens.task2box.train import torch_threads
+
+    net = m.net_
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    with torch.no_grad(), torch_threads(m.config.get("torch_threads", 1)):
+        lo, hi = net._boxes((xt - net.x_mean) / net.x_scale)
+        lo_a, hi_a = net._boxes((net.anchors - net.x_mean) / net.x_scale)
+        sd = net.x_scale if net.neighbour_input else None
+        return neighbour_boxes(xt, net.anchors, net.x_mean, lo_a, hi_a, lo, hi, net.neighbour_tau,
+                               net.neighbour_scale, net.neighbour_blend, sd)
+
+
+def count_anchor_passes(net, monkeypatch):
+    """Patch ``net._boxes`` to count the passes over all the anchors; returns the list of their sizes."""
+    calls = []
+    real = net._boxes
+
+    def spy(z):
+        if z.shape[0] == net.anchors.shape[0]:
+            calls.append(z.shape[0])
+        return real(z)
+
+    monkeypatch.setattr(net, "_boxes", spy)
+    return calls
+
+
+def test_anchor_boxes_are_computed_once_and_give_the_same_bits(tmp_path, monkeypatch):
+    X, R, tr, va, _, existing, novel = setup()
+    m = fit(X, R, tr, va, neighbours=True)
+    xn = X[novel]
+    ref = [b.double().numpy() for b in uncached_boxes(m, xn)]
+    passes = count_anchor_passes(m.net_, monkeypatch)
+    for _ in range(3):
+        lo, hi = m.embed(xn)
+        assert np.array_equal(lo, ref[0]) and np.array_equal(hi, ref[1])
+    t = [torch.as_tensor(b, dtype=torch.float32) for b in ref]
+    S_ref = m._scores(*t, *t).double().numpy()
+    assert np.array_equal(m.containment(xn), S_ref) and np.array_equal(m.containment(xn), S_ref)
+    assert passes == [existing.size]  # one pass over the anchors for all five calls
+    m.save(str(tmp_path / "m.pt"))
+    m2 = Task2Box.load(str(tmp_path / "m.pt"))
+    for _ in range(2):
+        lo, hi = m2.embed(xn)
+        assert np.array_equal(lo, ref[0]) and np.array_equal(hi, ref[1])
+        assert np.array_equal(m2.containment(xn), S_ref)
+
+
+def _inplace(net):
+    with torch.no_grad():
+        net.head_lo.bias.add_(0.5)
+
+
+def _train_then_inplace(net):
+    net.train()
+    assert net._anchor_cache is None
+    net(torch.as_tensor(np.random.default_rng(0).normal(size=(3, net.anchors.shape[1])), dtype=torch.float32))
+    assert net._anchor_cache is None  # a training-mode pass neither reads nor writes the cache
+    _inplace(net)
+    net.eval()
+
+
+def _replaced(net):
+    net.head_lo.bias = torch.nn.Parameter(net.head_lo.bias.detach() + 0.5)
+
+
+def _data_assigned(net):
+    net.head_lo.bias.data = net.head_lo.bias.data + 0.5
+
+
+def _state_loaded(net):
+    state = net.state_dict()
+    state["head_lo.bias"] = state["head_lo.bias"] + 0.5
+    net.load_state_dict(state)
+
+
+def _running_stats(net):
+    with torch.no_grad():
+        net.body[1].running_mean.add_(0.5)
+
+
+@pytest.mark.parametrize("change", [_inplace, _train_then_inplace, _replaced, _data_assigned, _state_loaded,
+                                    _running_stats])
+def test_changed_weights_never_reuse_the_anchor_boxes(change):
+    X, R, tr, va, _, existing, novel = setup()
+    m = fit(X, R, tr, va, neighbours=True)
+    xn = X[novel]
+    before = m.embed(xn)
+    assert m.net_._anchor_cache is not None
+    change(m.net_)
+    after = m.embed(xn)
+    ref = [b.double().numpy() for b in uncached_boxes(m, xn)]
+    assert np.array_equal(after[0], ref[0]) and np.array_equal(after[1], ref[1])
+    assert not np.allclose(after[0], before[0])
+
+
+def test_anchor_boxes_are_not_kept_with_autograd_on():
+    X, R, tr, va, _, existing, novel = setup()
+    m = fit(X, R, tr, va, neighbours=True)
+    net = m.net_
+    net.eval()
+    lo, hi = net(torch.as_tensor(X[novel], dtype=torch.float32))  # autograd on: gradients reach the anchors' boxes
+    assert net._anchor_cache is None and lo.requires_grad
+    (lo.sum() + hi.sum()).backward()
+    assert net.head_lo.weight.grad is not None and net.head_lo.weight.grad.abs().sum() > 0

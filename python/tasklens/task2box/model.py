@@ -62,6 +62,7 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
                 self.register_buffer("neighbour_tau", torch.ones(()))
                 self.register_buffer("neighbour_scale", torch.ones(()))
                 self.register_buffer("neighbour_blend", torch.ones(()))
+            self._anchor_cache = None  # (key, (lo_a, hi_a)): see _anchor_boxes
 
         def forward(self, x, noise=None):
             z = (x - self.x_mean) / self.x_scale
@@ -74,13 +75,34 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
             novel = (torch.cdist(x, a, compute_mode="donot_use_mm_for_euclid_dist") > 0).all(1)
             if not bool(novel.any()):
                 return lo, hi
-            lo_a, hi_a = self._boxes((a - self.x_mean) / self.x_scale)
+            lo_a, hi_a = self._anchor_boxes()
             # "input" kernel: cosine between the standardised rows (the network's input), not the raw ones
             sd = self.x_scale if getattr(self, "neighbour_input", False) else None
             lo_n, hi_n = neighbour_boxes(x[novel], a, self.x_mean, lo_a, hi_a, lo[novel], hi[novel],
                                          self.neighbour_tau, self.neighbour_scale, self.neighbour_blend, sd)
             idx = torch.nonzero(novel).squeeze(1)
             return lo.index_copy(0, idx, lo_n), hi.index_copy(0, idx, hi_n)
+
+        def _anchor_boxes(self):
+            """Boxes of the anchors. Kept between calls only in eval mode without autograd, and reused only while
+            every parameter and buffer is the same tensor (object, storage, dtype, device) at the same version:
+            an in-place change (an optimiser step, ``load_state_dict``), a move or a replaced tensor recomputes
+            them. Training mode never reads or writes the cache (``train()`` drops it)."""
+            if self.training or torch.is_grad_enabled():
+                return self._boxes((self.anchors - self.x_mean) / self.x_scale)
+            key = [(t, t._version, t.data_ptr(), t.dtype, t.device) for t in (*self.parameters(), *self.buffers())]
+            cache = self._anchor_cache
+            if cache is not None and len(cache[0]) == len(key) and all(
+                    a[0] is b[0] and a[1:] == b[1:] for a, b in zip(cache[0], key)):
+                return cache[1]
+            boxes = self._boxes((self.anchors - self.x_mean) / self.x_scale)
+            self._anchor_cache = (key, boxes)
+            return boxes
+
+        def train(self, mode: bool = True):
+            if mode:
+                self._anchor_cache = None
+            return super().train(mode)
 
         def _boxes(self, z):
             h = self.body(z)
