@@ -364,3 +364,21 @@ def test_anchor_boxes_are_not_kept_with_autograd_on():
     assert net._anchor_cache is None and lo.requires_grad
     (lo.sum() + hi.sum()).backward()
     assert net.head_lo.weight.grad is not None and net.head_lo.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_given_anchor_directions_give_the_same_bits(scaled):
+    from tasklens.task2box.model import unit_directions
+
+    rng = np.random.default_rng(3)
+    x, anchors = (torch.as_tensor(rng.normal(size=s)) for s in ((5, 4), (7, 4)))
+    e_o, fs = anchors.mean(0), (torch.as_tensor(rng.random(4) + 0.5) if scaled else None)
+    lo_a = torch.as_tensor(rng.normal(size=(7, 2)))
+    hi_a, lo_x = lo_a + 1.0, torch.as_tensor(rng.normal(size=(5, 2)))
+    args = (x, anchors, e_o, lo_a, hi_a, lo_x, lo_x + 0.5, 0.1, 0.7, 0.7, fs)
+    v = unit_directions(anchors, e_o, fs)
+    assert torch.allclose(v.norm(dim=1), torch.ones(7, dtype=v.dtype))
+    a, b = neighbour_boxes(*args), neighbour_boxes(*args, directions=v)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    c = neighbour_boxes(*args, directions=unit_directions(anchors.flip(0), e_o, fs))  # directions are used
+    assert not torch.equal(a[0], c[0])

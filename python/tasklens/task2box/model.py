@@ -62,7 +62,7 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
                 self.register_buffer("neighbour_tau", torch.ones(()))
                 self.register_buffer("neighbour_scale", torch.ones(()))
                 self.register_buffer("neighbour_blend", torch.ones(()))
-            self._anchor_cache = None  # (key, (lo_a, hi_a)): see _anchor_boxes
+            self._anchor_cache = None  # (key, (lo_a, hi_a, directions)): see _anchor_boxes
 
         def forward(self, x, noise=None):
             z = (x - self.x_mean) / self.x_scale
@@ -75,29 +75,36 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
             novel = (torch.cdist(x, a, compute_mode="donot_use_mm_for_euclid_dist") > 0).all(1)
             if not bool(novel.any()):
                 return lo, hi
-            lo_a, hi_a = self._anchor_boxes()
-            # "input" kernel: cosine between the standardised rows (the network's input), not the raw ones
-            sd = self.x_scale if getattr(self, "neighbour_input", False) else None
+            lo_a, hi_a, v = self._anchor_boxes()
             lo_n, hi_n = neighbour_boxes(x[novel], a, self.x_mean, lo_a, hi_a, lo[novel], hi[novel],
-                                         self.neighbour_tau, self.neighbour_scale, self.neighbour_blend, sd)
+                                         self.neighbour_tau, self.neighbour_scale, self.neighbour_blend,
+                                         self._kernel_scale(), directions=v)
             idx = torch.nonzero(novel).squeeze(1)
             return lo.index_copy(0, idx, lo_n), hi.index_copy(0, idx, hi_n)
 
+        def _kernel_scale(self):
+            # "input" kernel: cosine between the standardised rows (the network's input), not the raw ones
+            return self.x_scale if getattr(self, "neighbour_input", False) else None
+
+        def _anchor_state(self):
+            lo_a, hi_a = self._boxes((self.anchors - self.x_mean) / self.x_scale)
+            return lo_a, hi_a, unit_directions(self.anchors, self.x_mean, self._kernel_scale())
+
         def _anchor_boxes(self):
-            """Boxes of the anchors. Kept between calls only in eval mode without autograd, and reused only while
+            """Boxes of the anchors and their unit directions (:func:`unit_directions`). Kept between calls only in eval mode without autograd, and reused only while
             every parameter and buffer is the same tensor (object, storage, dtype, device) at the same version:
             an in-place change (an optimiser step, ``load_state_dict``), a move or a replaced tensor recomputes
             them. Training mode never reads or writes the cache (``train()`` drops it)."""
             if self.training or torch.is_grad_enabled():
-                return self._boxes((self.anchors - self.x_mean) / self.x_scale)
+                return self._anchor_state()
             key = [(t, t._version, t.data_ptr(), t.dtype, t.device) for t in (*self.parameters(), *self.buffers())]
             cache = self._anchor_cache
             if cache is not None and len(cache[0]) == len(key) and all(
                     a[0] is b[0] and a[1:] == b[1:] for a, b in zip(cache[0], key)):
                 return cache[1]
-            boxes = self._boxes((self.anchors - self.x_mean) / self.x_scale)
-            self._anchor_cache = (key, boxes)
-            return boxes
+            state = self._anchor_state()
+            self._anchor_cache = (key, state)
+            return state
 
         def train(self, mode: bool = True):
             if mode:
@@ -120,8 +127,18 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
     return BoxNet()
 
 
+def unit_directions(rows, x_mean, feature_scale=None):
+    """Unit vectors of ``rows - e_o`` (each feature divided by ``feature_scale`` first, when given): the
+    directions whose dot products are the cosines of :func:`neighbour_boxes`."""
+    torch = _torch()
+    d = rows - x_mean
+    if feature_scale is not None:
+        d = d / feature_scale.clamp_min(1e-12)
+    return torch.nn.functional.normalize(d, dim=1)
+
+
 def neighbour_boxes(x, anchors, x_mean, lo_a, hi_a, lo_x, hi_x, tau: float, scale: float, blend: float,
-                    feature_scale=None):
+                    feature_scale=None, directions=None):
     """Boxes of novel rows ``x`` (torch tensors) placed among the boxes ``(lo_a, hi_a)`` of the seen datasets
     ``anchors``: ``blend * B + (1 - blend) * (lo_x, hi_x)`` (corner by corner), ``(lo_x, hi_x)`` the encoder's own
     boxes of ``x`` and ``B`` the box with centre ``sum_a w_a c_a`` and side lengths ``scale * sum_a w_a s_a``,
@@ -130,14 +147,11 @@ def neighbour_boxes(x, anchors, x_mean, lo_a, hi_a, lo_x, hi_x, tau: float, scal
     geometry of the asymmetric cosine distance, Eq. 7) inside every box that holds all of them (a convex
     combination of boxes inside a box stays inside); ``scale`` < 1 makes it more specific than they are.
     ``feature_scale`` (d,): when given, the cosine is taken between ``(x - e_o) / feature_scale`` and
-    ``(a - e_o) / feature_scale`` (every feature standardised, e.g. by the seen rows' standard deviations)."""
+    ``(a - e_o) / feature_scale`` (every feature standardised, e.g. by the seen rows' standard deviations).
+    ``directions``: the anchors' :func:`unit_directions`, when already computed (a fitted model keeps them)."""
     torch = _torch()
-    du, dv = x - x_mean, anchors - x_mean
-    if feature_scale is not None:
-        fs = feature_scale.clamp_min(1e-12)
-        du, dv = du / fs, dv / fs
-    u = torch.nn.functional.normalize(du, dim=1)
-    v = torch.nn.functional.normalize(dv, dim=1)
+    u = unit_directions(x, x_mean, feature_scale)
+    v = unit_directions(anchors, x_mean, feature_scale) if directions is None else directions
     w = torch.softmax(u @ v.T / tau, dim=1)
     centre = w @ (0.5 * (lo_a + hi_a))
     half = 0.5 * scale * (w @ (hi_a - lo_a))
