@@ -373,8 +373,9 @@ class Task2Box:
         hierarchy (``benchmarks/task2box_hierarchy2.py``) the neighbour boxes lose, and "auto" keeps ``f(e)``
         on most but not all runs; over 20 selection runs of both hierarchies its novel F1 averaged 0.7 points
         below always taking the better of the two (:func:`neighbour_check`, ``benchmarks/task2box_auto_study.py``).
-        Embedding a novel row costs O(N_seen d) (its similarities to the seen datasets) instead of O(d h). The final checkpoint of ``fit(checkpoint=...)`` holds the anchors, so
-        :meth:`load` returns the model that scores.
+        Embedding a novel row costs O(N_seen d) (its similarities to the seen datasets) instead of O(d h). The
+        final checkpoint of ``fit(checkpoint=...)`` holds the anchors, so :meth:`load` returns the model that
+        scores.
     closure : also train on the pairs the training labels imply by transitivity (default True, issue 14's fifth
         pass): ``i ⊂ k, k ⊂ j => i ⊂ j`` and ``i ⊂ k, i ⊄ j, j' ⊂ j => k ⊄ j'``
         (:func:`tasklens.task2box.closure.closure_targets`), among the seen datasets, validation pairs excluded
