@@ -185,7 +185,7 @@ def test_default_is_auto_and_keeps_the_fit_api():
     assert sig.parameters["neighbours"].default == "auto"
     assert (sig.parameters["neighbour_tau"].default, sig.parameters["neighbour_scale"].default,
             sig.parameters["neighbour_blend"].default) == (0.05, 0.7, 0.7)
-    assert sig.parameters["closure"].default is True and sig.parameters["neighbour_kernel"].default == "input"
+    assert sig.parameters["closure"].default == "auto" and sig.parameters["neighbour_kernel"].default == "input"
     fit_sig = inspect.signature(Task2Box.fit)
     assert list(fit_sig.parameters)[1:5] == ["X", "relations", "train_mask", "val_mask"]
 

@@ -19,7 +19,7 @@ from .checkpoint import load_checkpoint, save_checkpoint, snapshot
 from .losses import BoxGeometry, center_loss, regularization, relation_loss, relation_loss_pairs, size_order_loss
 from .train import run_training, torch_threads
 
-__all__ = ["Task2Box", "neighbour_boxes", "neighbour_check", "prepare_fit", "class_weights", "check_training_options", "seen_datasets"]
+__all__ = ["Task2Box", "neighbour_boxes", "neighbour_check", "is_graded", "prepare_fit", "class_weights", "check_training_options", "seen_datasets"]
 
 
 def _torch():
@@ -166,6 +166,25 @@ def seen_datasets(train_mask: np.ndarray, val_mask: np.ndarray | None) -> np.nda
     return np.flatnonzero(m)
 
 
+def is_graded(R: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether the relations on ``mask`` hold a value strictly between 0 and 1: graded affinities (e.g. transfer
+    gains, §4.2) rather than 0/1 containment labels (§4.1)."""
+    v = np.asarray(R)[np.asarray(mask, dtype=bool)]
+    return bool(((v > 0) & (v < 1)).any())
+
+
+def held_out_score(S: np.ndarray, R: np.ndarray, threshold_mask: np.ndarray, score_mask: np.ndarray,
+                   graded: bool, antisymmetric: bool = True) -> float:
+    """Score of the placements ``S`` on ``score_mask``: F1 at the threshold chosen on ``threshold_mask`` (0/1
+    relations, §4.1.1), or Spearman's rho on ``score_mask`` (graded relations, §4.1.2; -1 where undefined)."""
+    from .evaluate import spearman, transfer_f1
+
+    if graded:
+        rho = spearman(R, S, score_mask)
+        return float(rho) if np.isfinite(rho) else -1.0
+    return transfer_f1(S, R, threshold_mask, score_mask, antisymmetric)
+
+
 def neighbour_check(config: dict, X, R, tr, va, *, fraction: float, draw: int, blends=None, sizes=None,
                     members=None):
     """Novel-protocol F1 of the encoder's own boxes ``f(e)`` and of :func:`neighbour_boxes`, measured on datasets
@@ -175,10 +194,11 @@ def neighbour_check(config: dict, X, R, tr, va, *, fraction: float, draw: int, b
     (:func:`tasklens.task2box.episodes.holdout_score_masks`), with the antisymmetry rule chosen there.
 
     Returns ``[F1 of f(e), F1 of the neighbour boxes at blend b for b in blends]`` (``blends`` None: the
-    configured ``neighbour_blend`` only), or None when the draw leaves no pair to score or to threshold.
+    configured ``neighbour_blend`` only), or None when the draw leaves no pair to score or to threshold. With
+    graded relations (:func:`is_graded`) every F1 is Spearman's rho on the scored pairs instead.
     """
     torch = _torch()
-    from .evaluate import transfer_f1, validation_f1
+    from .evaluate import validation_f1
 
     held = holdout_split(tr, fraction, draw)
     fit_mask, thr_mask, score_mask = holdout_score_masks(held, tr, va)
@@ -193,13 +213,14 @@ def neighbour_check(config: dict, X, R, tr, va, *, fraction: float, draw: int, b
     with torch.no_grad():
         own = net._boxes((xt - net.x_mean) / net.x_scale)
         S_own = sub._scores(*own, *own).cpu().numpy().astype(np.float64)
-        anti = validation_f1(S_own, R, thr_mask, True) >= validation_f1(S_own, R, thr_mask, False)
-        f = [transfer_f1(S_own, R, thr_mask, score_mask, anti)]
+        graded = is_graded(R, tr if va is None else tr | va)
+        anti = graded or validation_f1(S_own, R, thr_mask, True) >= validation_f1(S_own, R, thr_mask, False)
+        f = [held_out_score(S_own, R, thr_mask, score_mask, graded, anti)]
         for b in [config["neighbour_blend"]] if blends is None else blends:
             net.neighbour_blend.fill_(float(b))
             lo, hi = net(xt)
-            f.append(transfer_f1(sub._scores(lo, hi, lo, hi).cpu().numpy().astype(np.float64), R, thr_mask,
-                                 score_mask, anti))
+            f.append(held_out_score(sub._scores(lo, hi, lo, hi).cpu().numpy().astype(np.float64), R, thr_mask,
+                                    score_mask, graded, anti))
     return f
 
 
@@ -376,7 +397,8 @@ class Task2Box:
         Embedding a novel row costs O(N_seen d) (its similarities to the seen datasets) instead of O(d h). The
         final checkpoint of ``fit(checkpoint=...)`` holds the anchors, so :meth:`load` returns the model that
         scores.
-    closure : also train on the pairs the training labels imply by transitivity (default True, issue 14's fifth
+    closure : also train on the pairs the training labels imply by transitivity (default ``"auto"``: on for 0/1
+        relations, off for graded ones, see below; True forces it and refuses graded relations; issue 14's fifth
         pass): ``i ⊂ k, k ⊂ j => i ⊂ j`` and ``i ⊂ k, i ⊄ j, j' ⊂ j => k ⊄ j'``
         (:func:`tasklens.task2box.closure.closure_targets`), among the seen datasets, validation pairs excluded
         (so early stopping and the threshold are measured on pairs never trained); only the labels of
@@ -389,6 +411,11 @@ class Task2Box:
         (equal within the spread). The MLP baseline gains as much from the same pairs (``MLP+closure`` in
         ``benchmarks/RESULTS.md``, "Fairness check"); any pair classifier can use them. No extra fit: the
         implied pairs cost one boolean closure of the N x N training matrix.
+
+        **Graded relations** (a value strictly between 0 and 1 on the training or validation pairs, e.g. the
+        transfer affinities of §4.2; :func:`is_graded`, recorded in ``graded_``): transitivity implies no graded
+        value, so ``closure="auto"`` adds no pair; early stopping and the ``neighbours="auto"`` check score by
+        Spearman's rho on their pairs (§4.1.2) instead of F1 at a threshold.
     neighbour_kernel : similarity of :func:`neighbour_boxes`: ``"input"`` (default, fifth pass) the cosine between
         rows standardised as the network's input (``standardize``; with ``"global"`` this is the raw cosine
         again), ``"raw"`` the cosine of the raw rows ``e - e_o`` (third and fourth passes). On the selection
@@ -426,7 +453,7 @@ class Task2Box:
                  mixture_weight: float = 1.0, geometric: bool = True, ema: float = 0.95,
                  member_subsets: float = 0.5, neighbours="auto",
                  neighbour_tau: float = 0.05, neighbour_scale: float = 0.7, neighbour_blend: float = 0.7,
-                 neighbour_holdout: float = 0.1, closure: bool = True, neighbour_kernel: str = "input"):
+                 neighbour_holdout: float = 0.1, closure="auto", neighbour_kernel: str = "input"):
         box_dim = check_int(box_dim, "box_dim", min=1)
         seed = check_int(seed, "seed", min=0)
         epochs = check_int(epochs, "epochs", min=1)
@@ -447,8 +474,8 @@ class Task2Box:
         check_choice(mode, "mode", ("gumbel", "soft", "hard"))
         check_choice(standardize, "standardize", ("feature", "global"))
         check_choice(neighbour_kernel, "neighbour_kernel", ("raw", "input"))
-        if not isinstance(closure, (bool, np.bool_)):
-            raise TypeError(f"closure: expected True or False, got {closure!r}")
+        if not (isinstance(closure, (bool, np.bool_)) or closure == "auto"):
+            raise TypeError(f"closure: expected True, False or 'auto', got {closure!r}")
         if neighbours not in (True, False, "auto"):
             raise ValueError(f"neighbours: expected True, False or 'auto', got {neighbours!r}")
         neighbour_tau = check_scalar(neighbour_tau, "neighbour_tau", min=0.0, min_inclusive=False)
@@ -471,7 +498,7 @@ class Task2Box:
                            member_subsets=float(member_subsets),
                            neighbours=neighbours, neighbour_tau=float(neighbour_tau),
                            neighbour_scale=float(neighbour_scale), neighbour_blend=float(neighbour_blend),
-                           neighbour_holdout=float(neighbour_holdout), closure=bool(closure),
+                           neighbour_holdout=float(neighbour_holdout), closure=closure if closure == "auto" else bool(closure),
                            neighbour_kernel=neighbour_kernel)
         self.net_ = None
         self.in_dim_ = None
@@ -539,7 +566,7 @@ class Task2Box:
         self
         """
         torch = _torch()
-        from .evaluate import transfer_f1, validation_f1
+        from .evaluate import validation_f1
 
         X, R, tr, va = prepare_fit(X, relations, train_mask, val_mask)
         c = self.config
@@ -580,7 +607,12 @@ class Task2Box:
             net.x_scale.copy_(torch.as_tensor(scale + 1e-8 * max(X.std(), 1e-30)))
         Xt = torch.as_tensor(X, dtype=torch.float32, device=dev)
         tr_given, R_fit = tr, R
-        if c.get("closure"):
+        self.graded_ = graded = is_graded(R, tr if va is None else tr | va)
+        if c.get("closure") is True and graded:
+            raise ValueError("closure=True: the relations on the training and validation pairs are graded (values "
+                             "strictly between 0 and 1), and transitivity implies no graded value; use "
+                             "closure='auto' (on for 0/1 relations only) or closure=False")
+        if c.get("closure") is True or (c.get("closure") == "auto" and not graded):
             # the pairs the training labels imply (transitivity) become training targets too; validation
             # pairs stay out, so early stopping and thresholds are measured on pairs never trained
             tr, R_fit = closure_targets(R, tr, keep_out=va)
@@ -712,11 +744,12 @@ class Task2Box:
             def validate():
                 lo, hi = scored.net(Xt)
                 S = self._scores(lo, hi, lo, hi).detach().cpu().numpy().astype(np.float64)
-                return transfer_f1(S, R, episode[1], episode[2])
+                return held_out_score(S, R, episode[1], episode[2], graded)
         elif va is not None and va.any():
             def validate():
                 lo, hi = scored.net(Xt)
-                return validation_f1(self._scores(lo, hi, lo, hi).detach().cpu().numpy().astype(np.float64), R, va)
+                S = self._scores(lo, hi, lo, hi).detach().cpu().numpy().astype(np.float64)
+                return held_out_score(S, R, va, va, True) if graded else validation_f1(S, R, va)
 
         module = net
         if c.get("ema"):
