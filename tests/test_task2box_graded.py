@@ -95,3 +95,15 @@ def test_graded_auto_check_scores_rho():
     f = m.neighbour_f1_
     assert f is not None and all(-1.0 <= v <= 1.0 for v in f)
     assert m.neighbours_ == (f[1] > f[0])
+
+
+def test_graded_relations_weigh_every_pair_the_same_under_a_class_balancing():
+    X, R = graded_problem(seed=6)
+    tr, va, _ = split_pairs(len(X), seed=6)
+    one = small(pos_weight=1.0).fit(X, R, tr, va)
+    for pw in ("sqrt", "balanced"):
+        assert torch.equal(params(small(pos_weight=pw).fit(X, R, tr, va)), params(one))
+    assert not torch.equal(params(small(pos_weight=3.0).fit(X, R, tr, va)), params(one))  # a number still counts
+    B = np.where(R > 0.5, 1.0, 0.0)  # 0/1 relations: the balancing is on
+    balanced, plain = (small(pos_weight=pw).fit(X, B, tr, va) for pw in ("sqrt", 1.0))
+    assert not torch.equal(params(balanced), params(plain))

@@ -344,7 +344,9 @@ class Task2Box:
         one dense fused containment kernel per epoch); an int = mini-batches of pairs
         (:func:`tasklens.boxes.containment_pairs`).
     lam : weight of L_D (centre distance). alpha, beta : weights of L_R (Eq. 6).
-    pos_weight : weight of positive pairs in L_E: ``"balanced"``, ``"sqrt"`` or a number (1 = paper).
+    pos_weight : weight of positive pairs in L_E: ``"balanced"``, ``"sqrt"`` or a number (1 = paper). The two
+        class balancings count pairs with ``relations > 0.5`` as positive; with graded relations (see ``closure``)
+        they are off and every pair weighs 1.
     size_weight : weight of the dataset-size ordering term (used when ``fit`` gets ``sizes``).
     volume_temperature, intersection_temperature, mode : box geometry for the kernels.
     eval_every, patience : validation period (epochs) and early-stopping patience (validations).
@@ -617,7 +619,8 @@ class Task2Box:
             # pairs stay out, so early stopping and thresholds are measured on pairs never trained
             tr, R_fit = closure_targets(R, tr, keep_out=va)
         Rt = torch.as_tensor(R_fit, dtype=torch.float32, device=dev)
-        w_neg, w_pos = class_weights(R_fit[tr] > 0.5, c["pos_weight"])
+        w_neg, w_pos = class_weights(R_fit[tr] > 0.5, 1.0 if graded and isinstance(c["pos_weight"], str)
+                                     else c["pos_weight"])
         W = torch.as_tensor(np.where(tr, np.where(R_fit > 0.5, w_pos, w_neg), 0.0), dtype=torch.float32, device=dev)
         # L_D (centre distance) and the augmentations use the given positive pairs only: pulling the centres of
         # every implied (distant) ancestor together lowered the taxonomy's selection F1 (benchmarks/RESULTS.md)
