@@ -107,3 +107,22 @@ def test_graded_relations_weigh_every_pair_the_same_under_a_class_balancing():
     B = np.where(R > 0.5, 1.0, 0.0)  # 0/1 relations: the balancing is on
     balanced, plain = (small(pos_weight=pw).fit(X, B, tr, va) for pw in ("sqrt", 1.0))
     assert not torch.equal(params(balanced), params(plain))
+
+
+@pytest.mark.parametrize("cls", ["LinearBaseline", "MLPBaseline"])
+def test_pair_classifiers_learn_graded_relations_as_soft_targets(cls):
+    """Every affinity lies in [0.2, 0.4]: as 0/1 labels all pairs would be negatives (mean prediction -> 0); as soft
+    BCE targets the fitted probabilities average the targets (the bias's score equation)."""
+    import tasklens.task2box.baselines as bl
+
+    X, R = graded_problem(seed=7)
+    R = 0.2 + 0.2 * R
+    np.fill_diagonal(R, 0.0)
+    tr, va, _ = split_pairs(len(X), seed=7)
+    m = getattr(bl, cls)(seed=0, epochs=300, lr=1e-2, progress=False).fit(X, R, tr)
+    p = 1 / (1 + np.exp(-m.score(X)[tr]))
+    assert m.graded_ and abs(p.mean() - R[tr].mean()) < 0.03
+    with_val = getattr(bl, cls)(seed=0, epochs=40, eval_every=5, patience=100, progress=False).fit(X, R, tr, va)
+    best = with_val.history_["best_val"]
+    assert dict(with_val.history_["val"])[with_val.history_["best_epoch"]] == best
+    assert spearmanr(R[va], with_val.score(X)[va]).statistic == pytest.approx(best, abs=1e-9)

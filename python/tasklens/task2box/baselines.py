@@ -8,7 +8,7 @@ Thresholds are chosen by :func:`tasklens.task2box.evaluate_hierarchy` on validat
 - :class:`LinearBaseline`, :class:`MLPBaseline`: pair classifiers on ``[e_i, e_j]`` (1 and 4 layers),
   trained with class-weighted binary cross-entropy (positives weighted sqrt(n_neg / n_pos) by default,
   as in Task2Box's L_E; ``pos_weight="balanced"`` or a number also accepted), Adam, mini-batches of pairs, validation F1 and
-  early stopping: the same loop and budget as Task2Box. The first layer is applied to ``e_i`` and
+  early stopping: the same loop and budget as Task2Box. Graded relations are soft targets (see ``fit``). The first layer is applied to ``e_i`` and
   ``e_j`` separately (``W [e_i, e_j] = W_a e_i + W_b e_j``), so pair features are never materialised.
 - :class:`KLDivergence`: ``-KL(N_i || N_j)`` between diagonal Gaussians from ``[mu, sigma^2]`` rows.
 - :class:`AsymmetricCosine`, :class:`AsymmetricEuclidean`: ``-(d(e_i, e_j) - alpha d(e_i, e_o))``
@@ -27,7 +27,7 @@ from .._dispatch import backend_of, to_host
 from .._validation import check_array, check_int, check_positive, describe
 from .._validation import check_devices
 from .evaluate import validation_f1
-from .model import check_training_options, class_weights, prepare_fit, seen_datasets
+from .model import check_training_options, class_weights, held_out_score, is_graded, prepare_fit, seen_datasets
 from .train import run_training, torch_threads
 
 __all__ = ["LinearBaseline", "MLPBaseline", "KLDivergence", "AsymmetricCosine", "AsymmetricEuclidean",
@@ -119,7 +119,11 @@ class _PairClassifier(_ScoreBase):
         self.history_ = None
 
     def fit(self, X, relations, train_mask, val_mask=None):
-        """Train on the pairs of ``train_mask`` (class-balanced BCE); early stopping on validation F1."""
+        """Train on the pairs of ``train_mask`` (class-balanced BCE); early stopping on validation F1.
+
+        Graded relations (a value strictly between 0 and 1 on the masked pairs, e.g. transfer affinities, §4.2;
+        recorded in ``graded_``): the BCE targets are the relation values themselves (soft labels), a string
+        ``pos_weight`` weighs every pair 1, and early stopping scores Spearman's rho on the validation pairs."""
         with torch_threads(self.config["torch_threads"]):
             return self._fit(X, relations, train_mask, val_mask)
 
@@ -137,8 +141,9 @@ class _PairClassifier(_ScoreBase):
             net.x_scale.copy_(torch.as_tensor(Xs.std(0) + 1e-8 * max(Xs.std(), 1e-30)))
         Xt = torch.as_tensor(X, dtype=torch.float32)
         ii, jj = (torch.as_tensor(a) for a in np.nonzero(tr))
-        y = torch.as_tensor(R[tr] > 0.5, dtype=torch.float32)
-        _, w_pos = class_weights(R[tr] > 0.5, c["pos_weight"])
+        self.graded_ = graded = is_graded(R, tr if va is None else tr | va)
+        y = torch.as_tensor(R[tr] if graded else R[tr] > 0.5, dtype=torch.float32)
+        _, w_pos = class_weights(R[tr] > 0.5, 1.0 if graded and isinstance(c["pos_weight"], str) else c["pos_weight"])
         bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(w_pos))
         opt = torch.optim.Adam(net.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
         gen = torch.Generator().manual_seed(c["seed"])
@@ -160,7 +165,8 @@ class _PairClassifier(_ScoreBase):
         validate = None
         if va is not None and va.any():
             def validate():
-                return validation_f1(net.dense(Xt, Xt).numpy().astype(np.float64), R, va)
+                S = net.dense(Xt, Xt).numpy().astype(np.float64)
+                return held_out_score(S, R, va, va, True) if graded else validation_f1(S, R, va)
 
         self.net_ = net
         self.history_ = run_training(net, opt, step, epochs=c["epochs"], generator=gen, validate=validate,
