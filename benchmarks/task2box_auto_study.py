@@ -29,16 +29,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 sys.path.insert(0, HERE)
 
-from task2box_selection import load_hierarchy, selection_split  # noqa: E402
+from task2box_selection import add_split_args, load_inputs, selection_split  # noqa: E402
 from task2box_taxonomy import evaluate  # noqa: E402
-from tasklens.task2box import Task2Box, base_representations, novel_mask, split_pairs  # noqa: E402
+from tasklens.task2box import Task2Box, novel_mask, split_pairs  # noqa: E402
 from tasklens.task2box.model import neighbour_check, seen_datasets  # noqa: E402
 
 
-def run(args) -> None:
-    emb, member_sets, levels, R = load_hierarchy(args.data, args.hierarchy2)
+def run(args, levels, R, X) -> None:
     n = R.shape[0]
-    X = base_representations(emb, member_sets, variance=args.rep == "musigma")
     checks = [tuple(json.loads(c)) for c in args.checks]
     for seed in args.seeds:
         existing, novel = selection_split(n, levels, seed)
@@ -102,12 +100,8 @@ def rules(paths) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", help="taxonomy folder")
-    ap.add_argument("--hierarchy2", action="store_true")
-    ap.add_argument("--rep", default="mu", choices=["mu", "musigma"])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    add_split_args(ap, seeds=(0, 1, 2, 3, 4))
     ap.add_argument("--box-dim", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--blends", type=float, nargs="+", default=[0.35, 0.7, 1.0])
     ap.add_argument("--checks", nargs="+", default=["[0.1, 0]", "[0.2, 0]", "[0.2, 1]", "[0.3, 0]"],
                     help="held-out fraction and draw offset (added to the seed) of each internal check")
@@ -118,9 +112,8 @@ def main(argv=None) -> int:
     if args.rules:
         rules(args.rules)
         return 0
-    if not args.hierarchy2 and args.data is None:
-        ap.error("--data is required (or --hierarchy2)")
-    run(args)
+    _, _, levels, R, X = load_inputs(ap, args)
+    run(args, levels, R, X)
     return 0
 
 

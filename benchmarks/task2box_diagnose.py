@@ -28,9 +28,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 sys.path.insert(0, HERE)
 
-from task2box_selection import load_hierarchy, selection_split  # noqa: E402
+from task2box_selection import add_split_args, load_inputs, selection_split  # noqa: E402
 from task2box_taxonomy import evaluate  # noqa: E402
-from tasklens.task2box import Task2Box, base_representations, novel_mask, split_pairs  # noqa: E402
+from tasklens.task2box import Task2Box, novel_mask, split_pairs  # noqa: E402
 from tasklens.task2box.evaluate import evaluate_hierarchy  # noqa: E402
 from tasklens.task2box.model import neighbour_boxes  # noqa: E402
 
@@ -100,19 +100,12 @@ def free_boxes(model, X, R, tr, va, lr: float):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", help="taxonomy folder")
-    ap.add_argument("--hierarchy2", action="store_true")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--rep", default="mu", choices=["mu", "musigma"])
-    ap.add_argument("--epochs", type=int, default=300)
+    add_split_args(ap)
     ap.add_argument("--configs", nargs="+", default=["{}"])
     ap.add_argument("--free-boxes", type=float, metavar="LR", help="also train the boxes as free parameters")
     args = ap.parse_args(argv)
-    if not args.hierarchy2 and args.data is None:
-        ap.error("--data is required (or --hierarchy2)")
-    emb, member_sets, levels, R = load_hierarchy(args.data, args.hierarchy2)
+    _, _, levels, R, X = load_inputs(ap, args)
     n = R.shape[0]
-    X = base_representations(emb, member_sets, variance=args.rep == "musigma")
     for cfg in args.configs:
         kw = json.loads(cfg)
         rows = []

@@ -46,6 +46,25 @@ def load_hierarchy(data, hierarchy2: bool):
     return emb, taxa.members, taxa.levels, taxa.relations
 
 
+def add_split_args(ap, seeds=(0, 1, 2)) -> None:
+    """The options of every selection-split script: the hierarchy, seeds, representation and epoch budget."""
+    ap.add_argument("--data", help="taxonomy folder (species.csv, species_text_embeddings.npy)")
+    ap.add_argument("--hierarchy2", action="store_true",
+                    help="use the Fashion-MNIST + digits hierarchy of task2box_hierarchy2.py instead")
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(seeds))
+    ap.add_argument("--rep", default="mu", choices=["mu", "musigma"])
+    ap.add_argument("--epochs", type=int, default=300)
+
+
+def load_inputs(ap, args):
+    """(item embeddings, member sets, levels, R, X) of the hierarchy that :func:`add_split_args`' options name; X
+    holds the base representations of ``--rep``."""
+    if not args.hierarchy2 and args.data is None:
+        ap.error("--data is required (or --hierarchy2)")
+    emb, member_sets, levels, R = load_hierarchy(args.data, args.hierarchy2)
+    return emb, member_sets, levels, R, base_representations(emb, member_sets, variance=args.rep == "musigma")
+
+
 def selection_split(n: int, levels, seed: int):
     """(existing, novel) of the selection split: both inside the benchmark's existing datasets of ``seed``."""
     existing, _ = split_novel(n, fraction=0.1, seed=seed, stratify=levels)
@@ -55,21 +74,13 @@ def selection_split(n: int, levels, seed: int):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", help="taxonomy folder (species.csv, species_text_embeddings.npy)")
-    ap.add_argument("--hierarchy2", action="store_true",
-                    help="use the Fashion-MNIST + digits hierarchy of task2box_hierarchy2.py instead")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--rep", default="mu", choices=["mu", "musigma"])
+    add_split_args(ap)
     ap.add_argument("--box-dim", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--configs", nargs="+", default=["{}"],
                     help='Task2Box keyword arguments as JSON; "members": true fits with members= (species embeddings)')
     args = ap.parse_args(argv)
-    if not args.hierarchy2 and args.data is None:
-        ap.error("--data is required (or --hierarchy2)")
-    emb, member_sets, levels, R = load_hierarchy(args.data, args.hierarchy2)
+    emb, member_sets, levels, R, X = load_inputs(ap, args)
     n = R.shape[0]
-    X = base_representations(emb, member_sets, variance=args.rep == "musigma")
     for cfg in args.configs:
         kw = json.loads(cfg)
         fit_kw = {"members": [emb[m] for m in member_sets]} if kw.pop("members", False) else {}
