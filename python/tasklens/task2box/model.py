@@ -19,7 +19,8 @@ from .checkpoint import load_checkpoint, save_checkpoint, snapshot
 from .losses import BoxGeometry, center_loss, regularization, relation_loss, relation_loss_pairs, size_order_loss
 from .train import run_training, torch_threads
 
-__all__ = ["Task2Box", "neighbour_boxes", "neighbour_check", "is_graded", "prepare_fit", "class_weights", "check_training_options", "seen_datasets"]
+__all__ = ["Task2Box", "neighbour_boxes", "neighbour_check", "is_graded", "prepare_fit", "class_weights",
+           "check_training_options", "seen_datasets"]
 
 
 def _torch():
@@ -91,8 +92,8 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
             return lo_a, hi_a, unit_directions(self.anchors, self.x_mean, self._kernel_scale())
 
         def _anchor_boxes(self):
-            """Boxes of the anchors and their unit directions (:func:`unit_directions`). Kept between calls only in eval mode without autograd, and reused only while
-            every parameter and buffer is the same tensor (object, storage, dtype, device) at the same version:
+            """Boxes of the anchors and their unit directions (:func:`unit_directions`). Kept between calls only in
+            eval mode without autograd, and reused only while every parameter and buffer is the same tensor (object, storage, dtype, device) at the same version:
             an in-place change (an optimiser step, ``load_state_dict``), a move or a replaced tensor recomputes
             them. Training mode never reads or writes the cache (``train()`` drops it)."""
             if self.training or torch.is_grad_enabled():
