@@ -93,9 +93,10 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
 
         def _anchor_boxes(self):
             """Boxes of the anchors and their unit directions (:func:`unit_directions`). Kept between calls only in
-            eval mode without autograd, and reused only while every parameter and buffer is the same tensor (object, storage, dtype, device) at the same version:
-            an in-place change (an optimiser step, ``load_state_dict``), a move or a replaced tensor recomputes
-            them. Training mode never reads or writes the cache (``train()`` drops it)."""
+            eval mode without autograd, and reused only while every parameter and buffer is the same tensor
+            (object, storage, dtype, device) at the same version: an in-place change (an optimiser step,
+            ``load_state_dict``), a move or a replaced tensor recomputes them. Training mode never reads or writes
+            the cache (``train()`` drops it)."""
             if self.training or torch.is_grad_enabled():
                 return self._anchor_state()
             key = [(t, t._version, t.data_ptr(), t.dtype, t.device) for t in (*self.parameters(), *self.buffers())]
