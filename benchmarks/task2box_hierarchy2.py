@@ -101,9 +101,16 @@ def item_embeddings(styles: int = 6, pca: int = 64, per_class: int = 1500, seed:
 
 def build_datasets(item_class: np.ndarray, n_random: int = 300, seed: int = 0):
     """(names, members, levels, R): tree nodes, classes and random item subsets inside nodes, subset relations."""
-    rng = np.random.default_rng(seed)
     nodes = {name: np.flatnonzero(np.isin(item_class, cls)) for name, cls in TREE.items()}
     nodes.update({CLASSES[c]: np.flatnonzero(item_class == c) for c in range(20)})
+    return subset_datasets(nodes, item_class.size, n_random, seed)
+
+
+def subset_datasets(nodes: dict, n_items: int, n_random: int, seed: int = 0, bins=(3, 7, 21)):
+    """(names, members, levels, R) from ``nodes`` (name -> item indices): every node, then ``n_random`` random item
+    subsets (2 to all-but-one items of a node drawn at random), duplicate item sets dropped. ``R[i, j] = 1`` when
+    the items of ``i`` are a proper subset of those of ``j``; levels = item-count buckets split at ``bins``."""
+    rng = np.random.default_rng(seed)
     names, members, seen = [], [], set()
 
     def add(name, m):
@@ -117,7 +124,7 @@ def build_datasets(item_class: np.ndarray, n_random: int = 300, seed: int = 0):
 
     for name, m in nodes.items():
         add(name, m)
-    node_names = list(nodes)
+    node_names = [name for name in nodes if len(nodes[name]) >= 3]
     made = 0
     while made < n_random:
         parent = node_names[rng.integers(len(node_names))]
@@ -125,19 +132,18 @@ def build_datasets(item_class: np.ndarray, n_random: int = 300, seed: int = 0):
         size = int(rng.integers(2, pool.size))  # 2 .. |pool| - 1
         if add(f"{parent}/subset{made}", rng.choice(pool, size=size, replace=False)):
             made += 1
-    n_items = item_class.size
     M = np.zeros((len(members), n_items), dtype=bool)
     for i, m in enumerate(members):
         M[i, m] = True
     sizes = M.sum(1)
     inter = M.astype(np.int64) @ M.T.astype(np.int64)
     R = ((inter == sizes[:, None]) & (sizes[:, None] < sizes[None, :])).astype(np.float64)
-    levels = np.digitize(sizes, [3, 7, 21])
+    levels = np.digitize(sizes, list(bins))
     return names, members, levels, R
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_table_args(ap) -> None:
+    """The Table 1 options shared by the hierarchy scripts."""
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--dims", type=int, nargs="+", default=[5])
     ap.add_argument("--reps", nargs="+", default=["mu", "musigma"], choices=["mu", "musigma"])
@@ -148,22 +154,32 @@ def main(argv=None) -> int:
     ap.add_argument("--mlp-epochs", type=int, default=30, help="Linear / MLP epochs (mini-batches of pairs)")
     ap.add_argument("--task2box", default="{}", help="extra Task2Box keyword arguments as JSON (default: none)")
     ap.add_argument("--standardize", nargs=2, default=["feature", "global"], metavar=("MU", "MUSIGMA"))
-    ap.add_argument("--styles", type=int, default=6, help="k-means styles (items) per class")
-    ap.add_argument("--pca", type=int, default=64, help="PCA components of the raw-pixel features")
-    ap.add_argument("--random", type=int, default=300, help="random item-subset datasets")
     ap.add_argument("--json", default=None, help="write raw results here")
-    args = ap.parse_args(argv)
-    emb, item_class = item_embeddings(args.styles, args.pca)
-    names, members, levels, R = build_datasets(item_class, args.random)
+
+
+def run_hierarchy(args, emb, names, members, levels, R, what: str) -> int:
+    """Run the Table 1 protocol on one hierarchy and print (and optionally save) the table."""
     reps = {"mu": base_representations(emb, members), "musigma": base_representations(emb, members, variance=True)}
-    print(f"{len(names)} datasets over {emb.shape[0]} items ({args.styles} styles x 20 classes, PCA-{args.pca}), "
-          f"{int(R.sum())} containment pairs; levels {np.bincount(levels).tolist()}; seeds {args.seeds}", flush=True)
+    print(f"{len(names)} datasets over {emb.shape[0]} items ({what}), {int(R.sum())} containment pairs; "
+          f"levels {np.bincount(levels).tolist()}; seeds {args.seeds}", flush=True)
     rows = run_table(R, reps, levels, args, members=[emb[m] for m in members])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
     print_table(rows, args.seeds)
     return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_table_args(ap)
+    ap.add_argument("--styles", type=int, default=6, help="k-means styles (items) per class")
+    ap.add_argument("--pca", type=int, default=64, help="PCA components of the raw-pixel features")
+    ap.add_argument("--random", type=int, default=300, help="random item-subset datasets")
+    args = ap.parse_args(argv)
+    emb, item_class = item_embeddings(args.styles, args.pca)
+    names, members, levels, R = build_datasets(item_class, args.random)
+    return run_hierarchy(args, emb, names, members, levels, R, f"{args.styles} styles x 20 classes, PCA-{args.pca}")
 
 
 if __name__ == "__main__":
