@@ -168,10 +168,13 @@ def seen_datasets(train_mask: np.ndarray, val_mask: np.ndarray | None) -> np.nda
     return np.flatnonzero(m)
 
 
-def is_graded(R: np.ndarray, mask: np.ndarray) -> bool:
-    """Whether the relations on ``mask`` hold a value strictly between 0 and 1: graded affinities (e.g. transfer
-    gains, §4.2) rather than 0/1 containment labels (§4.1)."""
-    v = np.asarray(R)[np.asarray(mask, dtype=bool)]
+def is_graded(R: np.ndarray, mask: np.ndarray, val_mask: np.ndarray | None = None) -> bool:
+    """Whether the relations on ``mask`` (or ``val_mask``) hold a value strictly between 0 and 1: graded
+    affinities (e.g. transfer gains, §4.2) rather than 0/1 containment labels (§4.1)."""
+    mask = np.asarray(mask, dtype=bool)
+    if val_mask is not None:
+        mask = mask | np.asarray(val_mask, dtype=bool)
+    v = np.asarray(R)[mask]
     return bool(((v > 0) & (v < 1)).any())
 
 
@@ -215,7 +218,7 @@ def neighbour_check(config: dict, X, R, tr, va, *, fraction: float, draw: int, b
     with torch.no_grad():
         own = net._boxes((xt - net.x_mean) / net.x_scale)
         S_own = sub._scores(*own, *own).cpu().numpy().astype(np.float64)
-        graded = is_graded(R, tr if va is None else tr | va)
+        graded = is_graded(R, tr, va)
         anti = graded or validation_f1(S_own, R, thr_mask, True) >= validation_f1(S_own, R, thr_mask, False)
         f = [held_out_score(S_own, R, thr_mask, score_mask, graded, anti)]
         for b in [config["neighbour_blend"]] if blends is None else blends:
@@ -291,9 +294,12 @@ def check_training_options(hidden, pos_weight, progress):
     return hidden, pos_weight, None if progress is None else bool(progress)
 
 
-def class_weights(labels: np.ndarray, pos_weight) -> tuple[float, float]:
+def class_weights(labels: np.ndarray, pos_weight, graded: bool = False) -> tuple[float, float]:
     """(negative weight, positive weight). ``"balanced"``: each class carries half the total weight;
-    ``"sqrt"``: positives weighted by sqrt(n_neg / n_pos); a number: that positive weight."""
+    ``"sqrt"``: positives weighted by sqrt(n_neg / n_pos); a number: that positive weight. With ``graded``
+    relations the two balancings are off (there are no classes to balance): every pair weighs 1."""
+    if graded and isinstance(pos_weight, str):
+        return 1.0, 1.0
     n_pos = float(labels.sum())
     n_neg = float(labels.size - n_pos)
     if n_pos == 0 or n_neg == 0:
@@ -613,7 +619,7 @@ class Task2Box:
             net.x_scale.copy_(torch.as_tensor(scale + 1e-8 * max(X.std(), 1e-30)))
         Xt = torch.as_tensor(X, dtype=torch.float32, device=dev)
         tr_given, R_fit = tr, R
-        self.graded_ = graded = is_graded(R, tr if va is None else tr | va)
+        self.graded_ = graded = is_graded(R, tr, va)
         if c.get("closure") is True and graded:
             raise ValueError("closure=True: the relations on the training and validation pairs are graded (values "
                              "strictly between 0 and 1), and transitivity implies no graded value; use "
@@ -623,8 +629,7 @@ class Task2Box:
             # pairs stay out, so early stopping and thresholds are measured on pairs never trained
             tr, R_fit = closure_targets(R, tr, keep_out=va)
         Rt = torch.as_tensor(R_fit, dtype=torch.float32, device=dev)
-        w_neg, w_pos = class_weights(R_fit[tr] > 0.5, 1.0 if graded and isinstance(c["pos_weight"], str)
-                                     else c["pos_weight"])
+        w_neg, w_pos = class_weights(R_fit[tr] > 0.5, c["pos_weight"], graded)
         W = torch.as_tensor(np.where(tr, np.where(R_fit > 0.5, w_pos, w_neg), 0.0), dtype=torch.float32, device=dev)
         # L_D (centre distance) and the augmentations use the given positive pairs only: pulling the centres of
         # every implied (distant) ancestor together lowered the taxonomy's selection F1 (benchmarks/RESULTS.md)
