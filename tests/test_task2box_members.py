@@ -172,3 +172,32 @@ def test_baselines_ignore_rows_outside_the_masks(name):
     a, b = make().fit(X, R, tr, va), make().fit(X2, R, tr, va)
     e = np.ix_(existing, existing)
     assert np.array_equal(a.score(X)[e], b.score(X2)[e])
+
+
+def test_augmented_rows_leave_the_batchnorm_statistics_to_the_given_rows():
+    """In training mode, rows after ``stat_rows`` (augmented datasets) are normalised with the given rows' batch
+    statistics: the given rows' boxes and the running statistics are those of a forward pass without them, and a
+    copy of a given row gets exactly that row's box."""
+    import copy
+
+    members, _ = tree()
+    X, _ = reps(members)
+    net = Task2Box(box_dim=3, seed=0, hidden=(8, 8, 8))._new_net(X.shape[1])
+    alone = copy.deepcopy(net)
+    net.train(), alone.train()
+    x = torch.as_tensor(X, dtype=torch.float32)
+    extra = torch.cat([x[[3, 0, 7]], torch.randn(5, X.shape[1]) * 4 + 2])  # copies of rows 3, 0, 7; outliers
+    lo, hi = net(torch.cat([x, extra]), stat_rows=len(x))
+    lo_ref, hi_ref = alone(x)
+    assert torch.allclose(lo[:len(x)], lo_ref, atol=1e-6) and torch.allclose(hi[:len(x)], hi_ref, atol=1e-6)
+    assert torch.allclose(lo[len(x):len(x) + 3], lo_ref[[3, 0, 7]], atol=1e-6)
+    norms = [(a, b) for a, b in zip(net.modules(), alone.modules()) if isinstance(a, torch.nn.BatchNorm1d)]
+    assert len(norms) == 3
+    for a, b in norms:
+        assert torch.allclose(a.running_mean, b.running_mean, atol=1e-7)
+        assert torch.allclose(a.running_var, b.running_var, atol=1e-6)
+        assert a.num_batches_tracked == b.num_batches_tracked == 1
+    joint = copy.deepcopy(alone)  # one batch over every row: the extra rows shift the given rows' boxes
+    assert not torch.allclose(joint(torch.cat([x, extra]))[0][:len(x)], lo_ref, atol=1e-3)
+    net.eval()
+    assert torch.equal(net(x, stat_rows=len(x))[0], net(x)[0])  # evaluation uses the running statistics

@@ -65,11 +65,11 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
                 self.register_buffer("neighbour_blend", torch.ones(()))
             self._anchor_cache = None  # (key, (lo_a, hi_a, directions)): see _anchor_boxes
 
-        def forward(self, x, noise=None):
+        def forward(self, x, noise=None, stat_rows=None):
             z = (x - self.x_mean) / self.x_scale
             if noise is not None:
                 z = z + noise
-            lo, hi = self._boxes(z)
+            lo, hi = self._boxes(z, stat_rows)
             if not self.n_anchors:
                 return lo, hi
             a = self.anchors
@@ -113,8 +113,26 @@ def _build_boxnet(in_dim: int, box_dim: int, hidden, min_size: float, dropout: f
                 self._anchor_cache = None
             return super().train(mode)
 
-        def _boxes(self, z):
-            h = self.body(z)
+        def _body(self, z, stat_rows=None):
+            """The hidden layers. In training mode with ``stat_rows`` = n, BatchNorm takes its batch statistics
+            (and updates its running ones) from the first n rows only, the given datasets, and normalises the
+            rows after them (augmented datasets) with the same statistics: the augmented rows change neither the
+            given rows' activations nor the statistics used at evaluation."""
+            if stat_rows is None or not self.training:
+                return self.body(z)
+            h = z
+            for layer in self.body:
+                if isinstance(layer, nn.BatchNorm1d):
+                    ref = h[:stat_rows]
+                    layer(ref)  # the running statistics and batch count, exactly as without the extra rows
+                    mean, var = ref.mean(0), ref.var(0, unbiased=False)
+                    h = (h - mean) / torch.sqrt(var + layer.eps) * layer.weight + layer.bias
+                else:
+                    h = layer(h)
+            return h
+
+        def _boxes(self, z, stat_rows=None):
+            h = self._body(z, stat_rows)
             if self.geometric:
                 # centre: a linear map of e plus the network's correction; side: a function of the
                 # distance ||e - e_o|| to the trivial embedding (here the mean) plus the correction
@@ -720,7 +738,8 @@ class Task2Box:
                 if n_mix or n_sub:
                     xm, tt, wt = mixture_batch()
                     noise = noisy()
-                    lo_all, hi_all = net(torch.cat([Xt if noise is None else Xt + noise * net.x_scale, xm]))
+                    lo_all, hi_all = net(torch.cat([Xt if noise is None else Xt + noise * net.x_scale, xm]),
+                                         stat_rows=n)
                     lo, hi, lo_m, hi_m = lo_all[:n], hi_all[:n], lo_all[n:], hi_all[n:]
                     loss, parts = objective(lo, hi, relation_loss(lo, hi, Rt, W, geom))
                     lm = mixture_loss(lo, hi, lo_m, hi_m, tt, wt)
