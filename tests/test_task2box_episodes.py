@@ -187,4 +187,25 @@ def test_default_api_unchanged():
     fit = inspect.signature(Task2Box.fit)
     assert list(fit.parameters)[1:5] == ["X", "relations", "train_mask", "val_mask"]
     m = Task2Box()
-    assert (m.holdout, m.mixtures) == (0.0, 0.0)
+    assert (m.holdout, m.mixtures) == (0.0, "auto")
+
+
+def test_mixtures_auto_is_on_for_full_batch_containment_only():
+    """``mixtures="auto"`` trains like ``mixtures=0.5`` on 0/1 relations with the full batch, and is off (no
+    error) for mini-batches and for graded relations, where an explicit share raises."""
+    members, R = tree()
+    X, _ = reps(members)
+    tr, va, _ = split_pairs(len(members), seed=0)
+    auto, half = fit_small(X, R, tr, va), fit_small(X, R, tr, va, mixtures=0.5)
+    assert auto.mixtures_ == 0.5 and "mixture" in auto.history_
+    assert torch.equal(params(auto), params(half)) and auto.history_["loss"] == half.history_["loss"]
+    off = fit_small(X, R, tr, va, mixtures=0)
+    assert off.mixtures_ == 0 and "mixture" not in off.history_
+    assert fit_small(X, R, tr, va, batch_size=16).mixtures_ == 0
+    graded = np.where(R > 0, 0.9, 0.2) * (1 - np.eye(len(members)))
+    g = fit_small(X, graded, tr, va)
+    assert g.graded_ and g.mixtures_ == 0 and "mixture" not in g.history_
+    with pytest.raises(ValueError, match=r"mixtures=0.5: .*graded"):
+        fit_small(X, graded, tr, va, mixtures=0.5)
+    with pytest.raises(ValueError, match="mixtures: expected 'auto'"):
+        Task2Box(mixtures="on")

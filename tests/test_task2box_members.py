@@ -100,7 +100,7 @@ def test_members_fit_is_deterministic_and_trains_the_subsets():
     assert len(a.history_["mixture"]) == a.history_["epochs_run"] and a.history_["mixture"][0] > 0
     c = fit_members(X, R, tr, va, members, items, seed=1)
     assert not torch.equal(params(a), params(c))
-    plain = fit_small(X, R, tr, va)
+    plain = fit_small(X, R, tr, va, mixtures=0)
     assert "mixture" not in plain.history_ and not torch.equal(params(a), params(plain))
     lo, hi = a.embed(X)
     assert lo.shape == hi.shape == (20, 2) and a.containment(X).shape == (20, 20)
@@ -152,7 +152,7 @@ def test_ema_keeps_the_average_and_its_batchnorm_statistics(tmp_path):
 
 def test_default_api_with_the_new_options():
     m = Task2Box()
-    assert (m.holdout, m.mixtures, m.member_subsets, m.ema) == (0.0, 0.0, 0.5, 0.95)
+    assert (m.holdout, m.mixtures, m.member_subsets, m.ema) == (0.0, "auto", 0.5, 0.95)
     fit = inspect.signature(Task2Box.fit)
     assert list(fit.parameters)[1:5] == ["X", "relations", "train_mask", "val_mask"]
     assert fit.parameters["members"].default is None
