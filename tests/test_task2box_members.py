@@ -80,6 +80,8 @@ def test_members_errors_name_the_argument():
         fit_mem(X, R, tr, va, 5)
     with pytest.raises(ValueError, match="members.*batch_size"):
         fit_mem(X, R, tr, va, good, batch_size=16)
+    with pytest.raises(ValueError, match="members: the relations .* are graded"):
+        fit_mem(X, np.where(R > 0, 0.9, 0.2) * (1 - np.eye(len(members))), tr, va, good)
     with pytest.raises(ValueError, match="member_subsets"):
         Task2Box(member_subsets=-0.5)
     with pytest.raises(ValueError, match="ema"):

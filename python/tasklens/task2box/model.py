@@ -646,6 +646,10 @@ class Task2Box:
             raise ValueError(f"mixtures={mixtures}: the relations on the training and validation pairs are graded "
                              "(values strictly between 0 and 1), and a mixture's relations are implied only by 0/1 "
                              "containment; use mixtures='auto' (on for 0/1 relations only) or mixtures=0")
+        if subsets is not None and graded:
+            raise ValueError("members: the relations on the training and validation pairs are graded (values "
+                             "strictly between 0 and 1), and a member subset's relations are implied only by 0/1 "
+                             "containment; fit without members=")
         self.mixtures_ = mixtures
         for name, on in (("mixtures", mixtures), ("members", subsets is not None)):
             if on and c["batch_size"] is not None:
