@@ -504,9 +504,10 @@ class Task2Box:
         for name in ("weight_decay", "lam", "alpha", "beta", "size_weight", "min_size", "dropout", "input_noise",
                      "mixture_weight", "member_subsets"):
             check_positive(locals()[name], name, allow_zero=True)
-        if not (isinstance(mixtures, str) and mixtures == "auto"):
-            if isinstance(mixtures, str):
+        if isinstance(mixtures, str):
+            if mixtures != "auto":
                 raise ValueError(f"mixtures: expected 'auto' or a number >= 0, got {mixtures!r}")
+        else:
             check_positive(mixtures, "mixtures", allow_zero=True)
             mixtures = float(mixtures)
         check_positive(volume_temperature, "volume_temperature")
@@ -640,16 +641,20 @@ class Task2Box:
         self.holdout_ = None if episode is None else seen[np.flatnonzero(episode[0])]
         self.graded_ = graded = is_graded(R, tr, va)
         mixtures = c.get("mixtures", 0.0)
+        # options whose targets follow from 0/1 containment only: refused when given graded relations
+        for on, option, why, instead in (
+                (c.get("closure") is True, "closure=True", "transitivity implies no graded value",
+                 "use closure='auto' (on for 0/1 relations only) or closure=False"),
+                (mixtures != "auto" and mixtures > 0, f"mixtures={mixtures}",
+                 "a mixture's relations are implied only by 0/1 containment",
+                 "use mixtures='auto' (on for 0/1 relations only) or mixtures=0"),
+                (subsets is not None, "members", "a member subset's relations are implied only by 0/1 containment",
+                 "fit without members=")):
+            if on and graded:
+                raise ValueError(f"{option}: the relations on the training and validation pairs are graded (values "
+                                 f"strictly between 0 and 1), and {why}; {instead}")
         if mixtures == "auto":  # 0/1 relations trained with the full batch: AUTO_MIXTURES, else off
             mixtures = 0.0 if graded or c["batch_size"] is not None else AUTO_MIXTURES
-        elif mixtures and graded:
-            raise ValueError(f"mixtures={mixtures}: the relations on the training and validation pairs are graded "
-                             "(values strictly between 0 and 1), and a mixture's relations are implied only by 0/1 "
-                             "containment; use mixtures='auto' (on for 0/1 relations only) or mixtures=0")
-        if subsets is not None and graded:
-            raise ValueError("members: the relations on the training and validation pairs are graded (values "
-                             "strictly between 0 and 1), and a member subset's relations are implied only by 0/1 "
-                             "containment; fit without members=")
         self.mixtures_ = mixtures
         for name, on in (("mixtures", mixtures), ("members", subsets is not None)):
             if on and c["batch_size"] is not None:
@@ -663,10 +668,6 @@ class Task2Box:
             net.x_scale.copy_(torch.as_tensor(scale + 1e-8 * max(X.std(), 1e-30)))
         Xt = torch.as_tensor(X, dtype=torch.float32, device=dev)
         tr_given, R_fit = tr, R
-        if c.get("closure") is True and graded:
-            raise ValueError("closure=True: the relations on the training and validation pairs are graded (values "
-                             "strictly between 0 and 1), and transitivity implies no graded value; use "
-                             "closure='auto' (on for 0/1 relations only) or closure=False")
         if c.get("closure") is True or (c.get("closure") == "auto" and not graded):
             # the pairs the training labels imply (transitivity) become training targets too; validation
             # pairs stay out, so early stopping and thresholds are measured on pairs never trained
